@@ -100,6 +100,9 @@ func normalizeSA(sa SA) (SA, error) {
 			return SA{}, err
 		}
 		sa.Selector = sel
+		if sel.isWildcard() {
+			sa.Selector = Selector{}
+		}
 	}
 	return sa, nil
 }
@@ -168,4 +171,10 @@ func normalizeMark(m Mark) Mark {
 		m.Mask = 0xffffffff
 	}
 	return m
+}
+
+// isWildcard reports a selector that matches everything; SAs store it as the
+// zero Selector.
+func (s Selector) isWildcard() bool {
+	return s.Src.Bits() == 0 && s.Dst.Bits() == 0 && s.Proto == 0 && s.SrcPort == 0 && s.DstPort == 0
 }
