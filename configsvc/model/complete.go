@@ -143,3 +143,38 @@ func filterChoices(cs []Choice, partial string) []Choice {
 	}
 	return out
 }
+
+// CheckPath checks that words name a place in the schema (a section, an
+// entry, a leaf, optionally followed by a value), as `show` and `?` take
+// them. The error says what would have been valid.
+func CheckPath(words []string) error {
+	n := schemaRoot
+	var path []string
+	for i := 0; i < len(words); i++ {
+		switch n.Kind {
+		case Container:
+			ch := n.Child(words[i])
+			if ch == nil {
+				return expectedChildren(n, path, words[i])
+			}
+			n, path = ch, append(path, ch.Name)
+		case Tag, TagValue:
+			key, err := n.Key.Check(words[i])
+			if err != nil {
+				return &PathError{Path: path, Value: words[i], Err: err}
+			}
+			path = append(path, key)
+			if n.Kind == TagValue {
+				if i+1 < len(words) {
+					return pathErr(path, words[i+1], "unexpected word after the entry name")
+				}
+				return nil
+			}
+			n = n.Entry
+		case Leaf, LeafList:
+			_, err := leafValue(n, path, words[i:])
+			return err
+		}
+	}
+	return nil
+}

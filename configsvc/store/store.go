@@ -81,7 +81,9 @@ func (e *StaleError) Error() string {
 // InvalidError refuses a commit whose candidate does not validate.
 type InvalidError struct{ Err error }
 
-func (e *InvalidError) Error() string { return "commit refused: invalid configuration:\n" + e.Err.Error() }
+func (e *InvalidError) Error() string {
+	return "commit refused: invalid configuration:\n" + e.Err.Error()
+}
 func (e *InvalidError) Unwrap() error { return e.Err }
 
 // CorruptError says the database file cannot be trusted. The file is left

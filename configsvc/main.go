@@ -1,0 +1,124 @@
+// Command configsvc is the only writer of the appliance's configuration.
+// It keeps the running config and its revisions in a bbolt file on the CF
+// config partition and serves the API of package api on a unix socket.
+//
+//	configsvc -db /perm/config/config.db -socket /run/configsvc.sock -default-board qemu
+//
+// On first boot (no database file) it writes the built-in default for the
+// board as revision 1. A damaged database is never overwritten: configsvc
+// exits with an error, unless -recover-corrupt is given, which renames the
+// damaged file aside (PATH.corrupt-TIME) before starting from the default.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"alixsec/configsvc/api"
+	"alixsec/configsvc/model"
+	"alixsec/configsvc/server"
+	"alixsec/configsvc/store"
+)
+
+func main() {
+	logger := log.New(os.Stderr, "configsvc: ", 0)
+	if err := run(os.Args[1:], logger); err != nil {
+		logger.Fatal(err)
+	}
+}
+
+func run(args []string, logger *log.Logger) error {
+	fs := flag.NewFlagSet("configsvc", flag.ContinueOnError)
+	dbPath := fs.String("db", "/perm/config/config.db", "bbolt database file on the config partition")
+	socket := fs.String("socket", api.DefaultSocket, "unix socket to serve the API on")
+	board := fs.String("default-board", "", "board whose built-in default is written on first boot: alix, wrap or qemu")
+	recoverCorrupt := fs.Bool("recover-corrupt", false, "rename a damaged database aside and start from the default instead of exiting")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := openStore(*dbPath, *board, *recoverCorrupt, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	l, err := listen(*socket)
+	if err != nil {
+		return err
+	}
+	srv := server.New(st, logger.Printf)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		s := <-sigs
+		logger.Printf("%v: closing %s", s, *socket)
+		l.Close()
+	}()
+	run, err := st.Running()
+	if err != nil {
+		return err
+	}
+	logger.Printf("serving %s on %s, running revision %d", *dbPath, *socket, run.Number)
+	err = srv.Serve(l)
+	os.Remove(*socket)
+	return err
+}
+
+// openStore opens the database, creating it from the board default on
+// first boot.
+func openStore(path, board string, recoverCorrupt bool, logger *log.Logger) (*store.Store, error) {
+	st, err := store.Open(path, store.Options{})
+	var corrupt *store.CorruptError
+	switch {
+	case err == nil:
+		return st, nil
+	case errors.As(err, &corrupt) && recoverCorrupt:
+		aside := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("%w; moving it aside failed: %v", err, rerr)
+		}
+		logger.Printf("%v; moved it to %s and starting from the default", err, aside)
+	case errors.Is(err, store.ErrNotFound):
+		logger.Printf("no database at %s: first boot, writing the %q default", path, board)
+	default:
+		return nil, err
+	}
+	def, err := model.Default(board)
+	if err != nil {
+		return nil, err
+	}
+	return store.Create(path, def, "factory default for board "+board, store.Options{})
+}
+
+// listen binds the API socket, replacing a stale socket file left by a
+// previous instance but refusing to run beside a live one.
+func listen(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listening on %s: exists and is not a socket", path)
+		}
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listening on %s: another configsvc is serving it", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("removing stale socket %s: %w", path, err)
+		}
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("restricting %s: %w", path, err)
+	}
+	return l, nil
+}
