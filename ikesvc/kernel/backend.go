@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"net/netip"
 	"syscall"
 )
@@ -44,26 +45,26 @@ var ErrNotFound = errors.New("not found")
 
 // OpError is one failed kernel operation during Apply (or DeleteSA).
 type OpError struct {
-	Op    string // "add SA", "replace SA", "update policy", ...
-	Entry string // the SA or policy, never its keys
+	Op    string // "add", "fill", "update", "replace", "delete"
+	Entry string // "SA esp spi ..." or "policy ...": never key bytes
 	Err   error
 }
 
 func (e *OpError) Error() string {
-	return fmt.Sprintf("kernel: %s %s: %v%s", e.Op, e.Entry, e.Err, hint(e.Op, e.Err))
+	return fmt.Sprintf("kernel: %s %s: %v%s", e.Op, e.Entry, e.Err, hint(e.Entry, e.Err))
 }
 
 func (e *OpError) Unwrap() error { return e.Err }
 
 // hint explains the errnos seen in practice; the kernel's own text (when
 // extended ACK is on) is terse and misses the likely cause.
-func hint(op string, err error) string {
+func hint(entry string, err error) string {
 	switch {
 	case errors.Is(err, syscall.EPROTONOSUPPORT):
 		return " (this kernel has no ESP: needs CONFIG_INET_ESP / CONFIG_INET6_ESP or the esp4/esp6 module)"
 	case errors.Is(err, syscall.ENOSYS):
 		return " (XFRM does not know this algorithm name)"
-	case errors.Is(err, syscall.ENOENT) && (op == "add SA" || op == "replace SA" || op == "fill SA"):
+	case errors.Is(err, syscall.ENOENT) && strings.HasPrefix(entry, "SA "):
 		return " (the kernel's crypto API lacks this algorithm: check its CONFIG_CRYPTO_* option or module)"
 	case errors.Is(err, syscall.EEXIST):
 		return " (an entry ikesvc does not own has the same identity)"
@@ -108,13 +109,13 @@ func execute(ctx context.Context, p plan, o ops) (Changes, error) {
 		*count++
 	}
 	for _, sa := range p.addSA {
-		step("add SA", sa, func() error { return o.addSA(sa) }, &c.SAsAdded)
+		step("add", sa, func() error { return o.addSA(sa) }, &c.SAsAdded)
 	}
 	for _, sa := range p.fillSA {
-		step("fill SA", sa, func() error { return o.updateSA(sa) }, &c.SAsAdded)
+		step("fill", sa, func() error { return o.updateSA(sa) }, &c.SAsAdded)
 	}
 	for _, sa := range p.updateSA {
-		step("update SA", sa, func() error {
+		step("update", sa, func() error {
 			err := o.updateSA(sa)
 			if isGone(err) { // expired between listing and now
 				err = o.addSA(sa)
@@ -125,7 +126,7 @@ func execute(ctx context.Context, p plan, o ops) (Changes, error) {
 	for _, sa := range p.replaceSA {
 		// XFRM keeps keys, algorithms, mode and reqid of a valid SA fixed
 		// (XFRM_MSG_UPDSA ignores them), so a change means delete + add.
-		step("replace SA", sa, func() error {
+		step("replace", sa, func() error {
 			if err := o.deleteSA(sa); err != nil && !isGone(err) {
 				return err
 			}
@@ -133,17 +134,17 @@ func execute(ctx context.Context, p plan, o ops) (Changes, error) {
 		}, &c.SAsReplaced)
 	}
 	for _, pol := range p.addPolicy {
-		step("add policy", pol, func() error { return o.addPolicy(pol) }, &c.PoliciesAdded)
+		step("add", pol, func() error { return o.addPolicy(pol) }, &c.PoliciesAdded)
 	}
 	for _, pol := range p.updatePolicy {
 		// XFRM_MSG_UPDPOLICY swaps a policy atomically: no gap in protection.
-		step("update policy", pol, func() error { return o.updatePolicy(pol) }, &c.PoliciesUpdated)
+		step("update", pol, func() error { return o.updatePolicy(pol) }, &c.PoliciesUpdated)
 	}
 	for _, pol := range p.deletePolicy {
-		step("delete policy", pol, func() error { return ignoreGone(o.deletePolicy(pol)) }, &c.PoliciesDeleted)
+		step("delete", pol, func() error { return ignoreGone(o.deletePolicy(pol)) }, &c.PoliciesDeleted)
 	}
 	for _, sa := range p.deleteSA {
-		step("delete SA", sa, func() error { return ignoreGone(o.deleteSA(sa)) }, &c.SAsDeleted)
+		step("delete", sa, func() error { return ignoreGone(o.deleteSA(sa)) }, &c.SAsDeleted)
 	}
 	return c, errors.Join(errs...)
 }

@@ -155,7 +155,7 @@ func TestMemoryForeignConflict(t *testing.T) {
 	m.Preload(Set{SAs: []SA{foreign}})
 	changes, err := m.Apply(context.Background(), peerSet(hostA, hostB, 0xc0000101, 0xc0000102, testReqid, 1))
 	var op *OpError
-	if !errors.As(err, &op) || !errors.Is(err, syscall.EEXIST) || op.Op != "add SA" {
+	if !errors.As(err, &op) || !errors.Is(err, syscall.EEXIST) || op.Op != "add" || !strings.HasPrefix(op.Entry, "SA ") {
 		t.Fatalf("Apply error %v, want an add SA OpError wrapping EEXIST", err)
 	}
 	if !strings.Contains(err.Error(), "spi 0xc0000101") || !strings.Contains(err.Error(), "does not own") {

@@ -285,7 +285,7 @@ func (n *Netlink) DeleteSA(ctx context.Context, id SAID) error {
 	id = normalizeID(id)
 	st := &netlink.XfrmState{Dst: id.Dst.AsSlice(), Proto: netlink.XFRM_PROTO_ESP, Spi: int(id.SPI), Mark: toXfrmMark(id.Mark)}
 	if err := ignoreGone(n.h.XfrmStateDel(st)); err != nil {
-		return &OpError{Op: "delete SA", Entry: id.String(), Err: err}
+		return &OpError{Op: "delete", Entry: "SA " + id.String(), Err: err}
 	}
 	return nil
 }
