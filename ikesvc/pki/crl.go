@@ -61,6 +61,10 @@ func (s *CRLStore) Update(crl *x509.RevocationList) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	return s.store(crl, issuer), nil
+}
+
+func (s *CRLStore) store(crl *x509.RevocationList, issuer *x509.Certificate) bool {
 	k := keyOfCA(issuer)
 	stored := &storedCRL{crl: crl, issuer: issuer, revoked: make(map[string]x509.RevocationListEntry, len(crl.RevokedCertificateEntries))}
 	for _, e := range crl.RevokedCertificateEntries {
@@ -71,10 +75,24 @@ func (s *CRLStore) Update(crl *x509.RevocationList) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old := s.crls[k]; old != nil && !newerCRL(crl, old.crl) {
-		return false, nil
+		return false
 	}
 	s.crls[k] = stored
-	return true, nil
+	return true
+}
+
+// UpdateFrom is Update for a CRL of a CA that is not configured but was
+// part of a chain Verify returned (an intermediate the peer sent, whose CRL
+// was fetched from a distribution point): crl must name issuer and verify
+// with its key. The caller vouches for issuer.
+func (s *CRLStore) UpdateFrom(crl *x509.RevocationList, issuer *x509.Certificate) (bool, error) {
+	if !bytes.Equal(issuer.RawSubject, crl.RawIssuer) {
+		return false, fmt.Errorf("CRL from %q: %w: expected %q", DNString(crl.RawIssuer), ErrCRLUnknownIssuer, subjectOf(issuer))
+	}
+	if err := crl.CheckSignatureFrom(issuer); err != nil {
+		return false, fmt.Errorf("CRL from %q: %w: %v", DNString(crl.RawIssuer), ErrCRLSignature, err)
+	}
+	return s.store(crl, issuer), nil
 }
 
 // issuerOf finds the configured CA whose name is crl's issuer and whose key

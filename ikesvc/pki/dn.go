@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"crypto/x509/pkix"
@@ -97,12 +98,14 @@ func ParseDN(s string) (pkix.RDNSequence, error) {
 
 func parseDN(s string) ([][]parsedAttribute, error) {
 	sep := byte(',')
-	rest := strings.TrimSpace(s)
+	// Only leading space is trimmed here: trailing space may be escaped,
+	// and parseValue drops unescaped trailing space itself.
+	rest := strings.TrimLeft(s, " \t")
 	if strings.HasPrefix(rest, "/") {
 		sep = '/'
 		rest = rest[1:]
 	}
-	if rest == "" {
+	if strings.TrimSpace(rest) == "" {
 		return nil, fmt.Errorf("%w %q: empty", ErrBadDN, s)
 	}
 	var rdns [][]parsedAttribute
@@ -394,18 +397,67 @@ func isASCII(s string) bool {
 	return true
 }
 
+// rawRDNSET and rawATV decode a DN without losing values crypto/x509's
+// generic decoding drops (it turns NULL and unknown types into nil); the
+// type name suffix SET makes encoding/asn1 expect a SET.
+type rawATV struct {
+	Type  asn1.ObjectIdentifier
+	Value asn1.RawValue
+}
+
+type rawRDNSET []rawATV
+
 // UnmarshalDN decodes a DER DN (a certificate's RawSubject or the data of an
-// ID_DER_ASN1_DN payload).
+// ID_DER_ASN1_DN payload). String values become Go strings, anything else
+// an asn1.RawValue.
 func UnmarshalDN(der []byte) (pkix.RDNSequence, error) {
-	var dn pkix.RDNSequence
-	rest, err := asn1.Unmarshal(der, &dn)
+	var raw []rawRDNSET
+	rest, err := asn1.Unmarshal(der, &raw)
 	if err != nil {
 		return nil, fmt.Errorf("decode DN: %w", err)
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("decode DN: %d trailing bytes", len(rest))
 	}
+	dn := make(pkix.RDNSequence, len(raw))
+	for i, rdn := range raw {
+		dn[i] = make([]pkix.AttributeTypeAndValue, len(rdn))
+		for j, atv := range rdn {
+			dn[i][j] = pkix.AttributeTypeAndValue{Type: atv.Type, Value: stringValue(atv.Value)}
+		}
+	}
 	return dn, nil
+}
+
+// stringValue turns a DER value of a string type into a Go string, and
+// leaves anything else (or a string that is not valid text) raw.
+func stringValue(v asn1.RawValue) any {
+	if v.Class != asn1.ClassUniversal || v.IsCompound {
+		return v
+	}
+	switch v.Tag {
+	case asn1.TagUTF8String, asn1.TagPrintableString, asn1.TagIA5String, asn1.TagT61String, 26 /* VisibleString */, asn1.TagNumericString:
+		if len(v.Bytes) > 0 && utf8.Valid(v.Bytes) {
+			return string(v.Bytes)
+		}
+	case asn1.TagBMPString:
+		if s, ok := decodeBMP(v.Bytes); ok && s != "" {
+			return s
+		}
+	}
+	return v
+}
+
+func decodeBMP(b []byte) (string, bool) {
+	if len(b)%2 != 0 {
+		return "", false
+	}
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	s := string(utf16.Decode(u))
+	return s, utf8.ValidString(s) && !strings.ContainsRune(s, utf8.RuneError)
 }
 
 // DNString parses a DER DN and prints it, or prints the hex when it does not
@@ -427,7 +479,8 @@ func EqualDN(a, b pkix.RDNSequence) bool {
 }
 
 // matchDN compares pattern against dn; wild[i][j] (when wild is not nil)
-// marks attributes of pattern whose value matches anything.
+// marks attributes of pattern whose value matches anything. The attributes
+// of one RDN form a SET, which DER sorts, so they match in any order.
 func matchDN(pattern pkix.RDNSequence, wild [][]bool, dn pkix.RDNSequence) bool {
 	if len(pattern) != len(dn) {
 		return false
@@ -436,15 +489,19 @@ func matchDN(pattern pkix.RDNSequence, wild [][]bool, dn pkix.RDNSequence) bool 
 		if len(pattern[i]) != len(dn[i]) {
 			return false
 		}
-		for j := range pattern[i] {
-			p, d := pattern[i][j], dn[i][j]
-			if !p.Type.Equal(d.Type) {
-				return false
+		used := make([]bool, len(dn[i]))
+		for j, p := range pattern[i] {
+			found := false
+			for k, d := range dn[i] {
+				if used[k] || !p.Type.Equal(d.Type) {
+					continue
+				}
+				if (wild != nil && wild[i][j]) || equalValue(p.Value, d.Value) {
+					used[k], found = true, true
+					break
+				}
 			}
-			if wild != nil && wild[i][j] {
-				continue
-			}
-			if !equalValue(p.Value, d.Value) {
+			if !found {
 				return false
 			}
 		}
@@ -453,6 +510,7 @@ func matchDN(pattern pkix.RDNSequence, wild [][]bool, dn pkix.RDNSequence) bool 
 }
 
 func equalValue(a, b any) bool {
+	a, b = normalizeValue(a), normalizeValue(b)
 	as, aok := a.(string)
 	bs, bok := b.(string)
 	if aok && bok {
@@ -461,6 +519,21 @@ func equalValue(a, b any) bool {
 	ad, err1 := asn1.Marshal(a)
 	bd, err2 := asn1.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ad, bd)
+}
+
+// normalizeValue reads a raw value of a string type as the string, so
+// "CN=#0c0178" equals "CN=x".
+func normalizeValue(v any) any {
+	if raw, ok := v.(asn1.RawValue); ok {
+		if len(raw.FullBytes) > 0 {
+			var reparsed asn1.RawValue
+			if _, err := asn1.Unmarshal(raw.FullBytes, &reparsed); err == nil {
+				raw = reparsed
+			}
+		}
+		return stringValue(raw)
+	}
+	return v
 }
 
 func foldSpaces(s string) string {

@@ -196,7 +196,7 @@ func classify(leaf *x509.Certificate, now time.Time, err error) error {
 	var invalid x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &unknown):
-		return fmt.Errorf("verify %q (issuer %q): %w", subjectOf(leaf), DNString(leaf.RawIssuer), ErrUnknownCA)
+		return fmt.Errorf("verify %q (issuer %q): %w (%v)", subjectOf(leaf), DNString(leaf.RawIssuer), ErrUnknownCA, err)
 	case errors.As(err, &invalid):
 		c := invalid.Cert
 		if c == nil {
