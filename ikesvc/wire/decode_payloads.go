@@ -25,27 +25,27 @@ func decodeBody(t PayloadType, body []byte, off int) (p Payload, ok bool, err er
 		if len(body) < 4 {
 			return nil, true, errAt(ErrTruncated, "KE payload", off, "")
 		}
-		p = &KE{Group: binary.BigEndian.Uint16(body), Data: body[4:]}
+		p = &KE{Group: binary.BigEndian.Uint16(body), Data: nilIfEmpty(body[4:])}
 	case PayloadIDi, PayloadIDr:
 		if len(body) < 4 {
 			return nil, true, errAt(ErrTruncated, t.String()+" payload", off, "")
 		}
-		p = &ID{Responder: t == PayloadIDr, Type: IDType(body[0]), Data: body[4:]}
+		p = &ID{Responder: t == PayloadIDr, Type: IDType(body[0]), Data: nilIfEmpty(body[4:])}
 	case PayloadCERT:
 		if len(body) < 1 {
 			return nil, true, errAt(ErrTruncated, "CERT payload", off, "")
 		}
-		p = &Cert{Encoding: CertEncoding(body[0]), Data: body[1:]}
+		p = &Cert{Encoding: CertEncoding(body[0]), Data: nilIfEmpty(body[1:])}
 	case PayloadCERTREQ:
 		if len(body) < 1 {
 			return nil, true, errAt(ErrTruncated, "CERTREQ payload", off, "")
 		}
-		p = &CertRequest{Encoding: CertEncoding(body[0]), Data: body[1:]}
+		p = &CertRequest{Encoding: CertEncoding(body[0]), Data: nilIfEmpty(body[1:])}
 	case PayloadAUTH:
 		if len(body) < 4 {
 			return nil, true, errAt(ErrTruncated, "AUTH payload", off, "")
 		}
-		p = &Auth{Method: AuthMethod(body[0]), Data: body[4:]}
+		p = &Auth{Method: AuthMethod(body[0]), Data: nilIfEmpty(body[4:])}
 	case PayloadNonce:
 		// RFC 7296 2.10: at least 128 bits and at most 2048 bits.
 		if len(body) < 16 || len(body) > 256 {
@@ -57,7 +57,7 @@ func decodeBody(t PayloadType, body []byte, off int) (p Payload, ok bool, err er
 	case PayloadDelete:
 		p, err = decodeDelete(body, off)
 	case PayloadVendorID:
-		p = &VendorID{Data: body}
+		p = &VendorID{Data: nilIfEmpty(body)}
 	case PayloadTSi, PayloadTSr:
 		p, err = decodeTS(t == PayloadTSr, body, off)
 	case PayloadCP:
@@ -182,7 +182,7 @@ func decodeNotify(body []byte, off int) (*Notify, error) {
 	n := &Notify{
 		Protocol: ProtocolID(body[0]),
 		Type:     NotifyType(binary.BigEndian.Uint16(body[2:])),
-		Data:     body[4+spiSize:],
+		Data:     nilIfEmpty(body[4+spiSize:]),
 	}
 	if spiSize > 0 {
 		n.SPI = body[4 : 4+spiSize]
@@ -288,8 +288,16 @@ func decodeConfig(body []byte, off int) (*Config, error) {
 	}
 	for i := range c.Attributes {
 		l := int(binary.BigEndian.Uint16(rest[2:]))
-		c.Attributes[i] = ConfigAttribute{Type: binary.BigEndian.Uint16(rest) & 0x7fff, Value: rest[4 : 4+l]}
+		c.Attributes[i] = ConfigAttribute{Type: binary.BigEndian.Uint16(rest) & 0x7fff, Value: nilIfEmpty(rest[4 : 4+l])}
 		rest = rest[4+l:]
 	}
 	return c, nil
+}
+
+// nilIfEmpty keeps "absent" and "empty" the same value for callers and tests.
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }

@@ -126,6 +126,8 @@ type Reassembler struct {
 	MaxBytes     int
 
 	active    bool
+	done      bool   // a message was completed ...
+	doneID    uint32 // ... with this ID; its fragments and older ones are ignored
 	messageID uint32
 	total     uint16
 	have      int
@@ -145,7 +147,8 @@ const (
 // data) once all fragments are in, and nil before. Duplicates are ignored;
 // a fragment of a newer message ID, or of the same ID with a larger Total
 // (the sender re-fragmented with a smaller size, RFC 7383 2.6), restarts
-// collection; one with a smaller Total or an older message ID is ignored.
+// collection; one with a smaller Total or an older message ID is ignored,
+// and so are fragments of the last completed message ID and older ones.
 func (r *Reassembler) Add(m *Message) (*Message, error) {
 	f := m.Fragment
 	if f == nil {
@@ -160,6 +163,11 @@ func (r *Reassembler) Add(m *Message) (*Message, error) {
 	}
 	if int(f.Total) > maxFrags {
 		return nil, errAt(ErrTooLarge, "reassemble", 0, strconv.Itoa(int(f.Total))+" fragments, limit "+strconv.Itoa(maxFrags))
+	}
+	if r.done && m.MessageID <= r.doneID {
+		// A retransmission of a message already handed out (or older): the
+		// caller's message-ID window decides whether to resend a response.
+		return nil, nil
 	}
 	switch {
 	case !r.active, m.MessageID > r.messageID, m.MessageID == r.messageID && f.Total > r.total:
@@ -192,6 +200,7 @@ func (r *Reassembler) Add(m *Message) (*Message, error) {
 	}
 	r.active = false
 	r.parts = nil
+	r.done, r.doneID = true, m.MessageID
 	inner, _, _, err := decodeChain(joined, 0, r.first, false)
 	if err != nil {
 		return nil, fmt.Errorf("reassembled message %d: %w", m.MessageID, err)

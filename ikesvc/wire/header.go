@@ -64,4 +64,3 @@ func appendHeader(b []byte, h *Header) []byte {
 	b = binary.BigEndian.AppendUint32(b, h.MessageID)
 	return binary.BigEndian.AppendUint32(b, h.Length)
 }
-
