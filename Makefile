@@ -1,0 +1,74 @@
+# alixsec: build, test, run and flash the firmware.
+# `make run` and `make test` are all a new machine needs (Debian, root for
+# the package installs; Go from /usr/local/go).
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+
+BOARD  ?= alix
+BOARDS := alix,wrap,qemu
+OUT    ?= out
+DEV    ?=
+FORCE  ?=
+GO     ?= go
+
+.PHONY: all deps image images run test check unit imagetest bench fuzz flash clean
+
+all: images
+
+## deps: install missing Debian packages (as root), or say which are missing
+deps:
+	@bash scripts/deps.sh
+
+## image: build $(OUT)/$(BOARD).img (BOARD=alix|wrap|qemu)
+image: deps
+	$(GO) run ./image -board $(BOARD) -o $(OUT)/$(BOARD).img -outdir $(OUT)
+
+## images: build the images of every board (one kernel, one initramfs)
+images: deps
+	$(GO) run ./image -board $(BOARDS) -outdir $(OUT)
+
+## run: build the ALIX image and boot it in QEMU with the serial console on
+## this terminal (Ctrl-A X quits QEMU)
+run: image
+	qemu-system-i386 -cpu pentium -m 64 \
+		-drive file=$(OUT)/$(BOARD).img,format=raw,if=ide \
+		-netdev user,id=lan,restrict=on -device e1000,netdev=lan \
+		-display none -serial mon:stdio -no-reboot
+
+## test: formatting, vet, unit tests with the race detector, then the built
+## images: kernel config, busybox disassembly, QEMU boot through the bootloader
+test: deps check unit images imagetest
+
+check:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+imagetest:
+	ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -count=1 -v -timeout 20m ./scripts/imagetest/
+
+## bench: sizes, boot time and memory of the firmware in QEMU
+bench: deps images
+	$(GO) run ./scripts/bench -out $(OUT)
+
+## fuzz: run every fuzz target for FUZZTIME (default 30s) each
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+## flash: write $(OUT)/$(BOARD).img to DEV=/dev/sdX, read back and compare
+flash: image
+	@if [ -z "$(DEV)" ]; then echo "flash: set DEV=/dev/sdX (the CF card)"; exit 1; fi
+	$(GO) run ./scripts/flash -image $(OUT)/$(BOARD).img -dev $(DEV) $(if $(FORCE),-force)
+
+clean:
+	rm -rf $(OUT)
