@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink/nl"
@@ -107,13 +106,13 @@ func stateFromInfo(info *nl.XfrmUsersaInfo, attrBytes []byte) (stateEntry, error
 		Added: unixTime(info.Curlft.AddTime), LastUsed: unixTime(info.Curlft.UseTime),
 		ReplayDropped: info.Stats.Replay, IntegrityFailed: info.Stats.IntegrityFailed,
 	}
-	attrs, err := nl.ParseRouteAttr(attrBytes)
+	attrs, err := parseAttrs(attrBytes)
 	if err != nil {
 		return stateEntry{}, fmt.Errorf("xfrm state attributes: %w", err)
 	}
 	for _, a := range attrs {
-		v := a.Value
-		switch a.Attr.Type {
+		v := a.value
+		switch a.typ {
 		case nl.XFRMA_ALG_CRYPT:
 			name, key, _, err := algoFrom(v, nl.SizeofXfrmAlgo, false)
 			if err != nil {
@@ -173,12 +172,12 @@ func algoFrom(v []byte, size int, withExtra bool) (name string, key []byte, extr
 	if withExtra {
 		extra = int(ne.Uint32(v[68:72]))
 	}
-	keyLen := int((keyBits + 7) / 8)
-	if keyLen > len(v)-size {
+	keyLen := (uint64(keyBits) + 7) / 8 // uint64: no wrap on 32-bit boards
+	if keyLen > uint64(len(v)-size) {
 		return "", nil, 0, fmt.Errorf("xfrm algorithm: key of %d bits overruns the attribute", keyBits)
 	}
-	key = append([]byte(nil), v[size:size+keyLen]...)
-	return nl.BytesToString(v[0:64]), key, extra, nil
+	key = append([]byte(nil), v[size:size+int(keyLen)]...)
+	return unix.ByteSliceToString(v[0:64]), key, extra, nil // nl.BytesToString panics without a NUL
 }
 
 func markFrom(v []byte) Mark {
@@ -229,13 +228,13 @@ func parsePolicy(b []byte) (policyEntry, error) {
 		Action:   Action(info.Action),
 		Priority: info.Priority,
 	}}
-	attrs, err := nl.ParseRouteAttr(b[nl.SizeofXfrmUserpolicyInfo:])
+	attrs, err := parseAttrs(b[nl.SizeofXfrmUserpolicyInfo:])
 	if err != nil {
 		return policyEntry{}, fmt.Errorf("xfrm policy attributes: %w", err)
 	}
 	for _, a := range attrs {
-		v := a.Value
-		switch a.Attr.Type {
+		v := a.value
+		switch a.typ {
 		case nl.XFRMA_TMPL:
 			for off := 0; off+nl.SizeofXfrmUserTmpl <= len(v); off += nl.SizeofXfrmUserTmpl {
 				e.templates++
@@ -296,7 +295,7 @@ func parseAcquire(b []byte) (Acquire, error) {
 		Dir:      Direction(pol.Dir),
 		Priority: pol.Priority,
 	}
-	attrs, err := nl.ParseRouteAttr(b[sizeofXfrmUserAcquire:])
+	attrs, err := parseAttrs(b[sizeofXfrmUserAcquire:])
 	if err != nil {
 		return Acquire{}, fmt.Errorf("xfrm acquire attributes: %w", err)
 	}
@@ -317,10 +316,10 @@ func parseAcquire(b []byte) (Acquire, error) {
 	return a, nil
 }
 
-func findTmpl(attrs []syscall.NetlinkRouteAttr) []byte {
+func findTmpl(attrs []rawAttr) []byte {
 	for _, at := range attrs {
-		if at.Attr.Type == nl.XFRMA_TMPL {
-			return at.Value
+		if at.typ == nl.XFRMA_TMPL {
+			return at.value
 		}
 	}
 	return nil
@@ -339,4 +338,30 @@ func parseExpire(b []byte) (Expire, bool, uint8, error) {
 	}
 	ex := Expire{SA: e.sa.ID(), Src: e.sa.Src, Reqid: e.sa.Reqid}
 	return ex, msg.Hard != 0, e.proto, nil
+}
+
+// rawAttr is one netlink attribute.
+type rawAttr struct {
+	typ   uint16
+	value []byte
+}
+
+// parseAttrs splits netlink attributes, rejecting lengths that overrun the
+// buffer (nl.ParseRouteAttr slices without checking and would panic).
+func parseAttrs(b []byte) ([]rawAttr, error) {
+	var out []rawAttr
+	ne := nl.NativeEndian()
+	for len(b) >= unix.SizeofRtAttr {
+		l := int(ne.Uint16(b[0:2]))
+		if l < unix.SizeofRtAttr || l > len(b) {
+			return nil, fmt.Errorf("attribute length %d in %d bytes", l, len(b))
+		}
+		out = append(out, rawAttr{typ: ne.Uint16(b[2:4]) & 0x3fff, value: b[unix.SizeofRtAttr:l]}) // 0x3fff: NLA_TYPE_MASK
+		next := (l + unix.RTA_ALIGNTO - 1) &^ (unix.RTA_ALIGNTO - 1)
+		if next >= len(b) {
+			break
+		}
+		b = b[next:]
+	}
+	return out, nil
 }
