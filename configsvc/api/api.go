@@ -24,13 +24,13 @@ type Code int
 
 // Error codes.
 const (
-	CodeInternal   Code = iota + 1 // server-side failure (I/O, bug)
-	CodeInvalid                    // bad words or values, or a candidate that does not validate
-	CodeStale                      // commit based on an old running revision
-	CodeNotFound                   // no such revision or session
-	CodeNotSet                     // delete of something not configured
-	CodeBusy                       // too many edit sessions
-	CodeUnavailable                // configsvc cannot be reached
+	CodeInternal    Code = iota + 1 // server-side failure (I/O, bug)
+	CodeInvalid                     // bad words or values, or a candidate that does not validate
+	CodeStale                       // commit based on an old running revision
+	CodeNotFound                    // no such revision or session
+	CodeNotSet                      // delete of something not configured
+	CodeBusy                        // too many edit sessions
+	CodeUnavailable                 // configsvc cannot be reached
 )
 
 var codeNames = map[Code]string{

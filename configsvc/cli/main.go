@@ -1,0 +1,88 @@
+// Command cli is the router-style console CLI. It talks to configsvc over
+// its unix socket; init starts it on the serial console.
+//
+//	cli -socket /run/configsvc.sock
+//
+// On a terminal it switches the tty to raw mode for line editing, history,
+// Tab completion and "?" help; on a pipe it reads plain lines.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"alixsec/configsvc/api"
+	"alixsec/configsvc/shell"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := run(os.Stdin, os.Stdout, os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "cli: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(stdin *os.File, stdout io.Writer, args []string) error {
+	fs := flag.NewFlagSet("cli", flag.ContinueOnError)
+	socket := fs.String("socket", api.DefaultSocket, "configsvc API socket")
+	ikeSocket := fs.String("ikesvc-socket", shell.DefaultIKESocket, "ikesvc control socket (show ipsec sa)")
+	logSocket := fs.String("log-socket", shell.DefaultLogSocket, "log ring socket (show log)")
+	wait := fs.Duration("wait", 30*time.Second, "how long to wait for configsvc at start")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dial := func() (*api.Client, error) { return api.Dial(*socket) }
+	client, err := dialWithRetry(dial, *wait, stdout)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	env := shell.Env{
+		Client:     client,
+		Dial:       dial,
+		IKESocket:  *ikeSocket,
+		LogSocket:  *logSocket,
+		Version:    version,
+		SignalInit: func(sig syscall.Signal) error { return syscall.Kill(1, sig) },
+	}
+	fd := int(stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return shell.Run(env, stdin, stdout, false)
+	}
+	old, err := term.MakeRaw(fd)
+	if err != nil {
+		return fmt.Errorf("switching console to raw mode: %w", err)
+	}
+	defer term.Restore(fd, old)
+	return shell.Run(env, stdin, stdout, true)
+}
+
+// dialWithRetry waits for configsvc, which init may still be starting.
+func dialWithRetry(dial func() (*api.Client, error), wait time.Duration, out io.Writer) (*api.Client, error) {
+	deadline := time.Now().Add(wait)
+	said := false
+	for {
+		c, err := dial()
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		if !said && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(out, "waiting for configsvc: %v\n", err)
+			said = true
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

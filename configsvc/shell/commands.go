@@ -1,0 +1,81 @@
+package shell
+
+import (
+	"fmt"
+	"strconv"
+
+	"alixsec/configsvc/model"
+)
+
+// operationalCommands is the command tree of operational mode.
+func operationalCommands() []*command {
+	return []*command{
+		{name: "show", help: "show status and configuration", sub: []*command{
+			{name: "configuration", help: "running configuration as set lines", args: "[path]", run: (*Shell).showConfiguration, complete: completeRunningPath},
+			{name: "history", help: "kept configuration revisions", run: (*Shell).showHistory},
+			{name: "interfaces", help: "network interfaces, addresses and counters", run: (*Shell).showInterfaces},
+			{name: "ipsec", help: "IPsec status from ikesvc", sub: []*command{
+				{name: "sa", help: "IKE and IPsec security associations", run: (*Shell).showIPsecSA},
+			}},
+			{name: "log", help: "system log ring buffer", run: (*Shell).showLog},
+			{name: "system", help: "host name, uptime, memory, load, running revision", run: (*Shell).showSystem},
+			{name: "version", help: "firmware version", run: (*Shell).showVersion},
+		}},
+		{name: "ping", help: "send ICMP echo requests", args: "<address> [count <1-100>]", run: (*Shell).ping, complete: completePing},
+		{name: "configure", help: "enter configuration mode", run: (*Shell).configure},
+		{name: "reboot", help: "restart the appliance", run: (*Shell).reboot},
+		{name: "poweroff", help: "halt the appliance", run: (*Shell).poweroff},
+		{name: "exit", help: "log out", run: (*Shell).logout},
+	}
+}
+
+// configCommands is the command tree of configuration mode.
+func configCommands() []*command {
+	return []*command{
+		{name: "set", help: "set a value in the candidate", args: "<path> <value>", run: (*Shell).set, complete: completeSet},
+		{name: "delete", help: "delete from the candidate", args: "<path> [value]", run: (*Shell).delete, complete: completeDelete},
+		{name: "show", help: "show the candidate as set lines", args: "[path]", run: (*Shell).showCandidate, complete: completeDelete},
+		{name: "compare", help: "changes from running to candidate, or between revisions N M", args: "[N M]", run: (*Shell).compare, complete: completeRevision},
+		{name: "commit", help: "validate and make the candidate running", args: "[comment]", run: (*Shell).commit},
+		{name: "discard", help: "drop changes: candidate = running", run: (*Shell).discard},
+		{name: "rollback", help: "load revision N into the candidate (then commit)", args: "<N>", run: (*Shell).rollback, complete: completeRevision},
+		{name: "exit", help: "leave configuration mode", run: (*Shell).exitConfig},
+	}
+}
+
+func parseRevision(s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("revision %q: must be a revision number (see show history)", s)
+	}
+	return n, nil
+}
+
+func completeRevision(sh *Shell, args []string, partial string) []model.Choice {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	_, revs, err := sh.env.Client.History(ctx)
+	if err != nil || len(args) >= 2 {
+		return nil
+	}
+	var out []model.Choice
+	for _, r := range revs {
+		w := strconv.FormatUint(r.Revision, 10)
+		if len(w) >= len(partial) && w[:len(partial)] == partial {
+			out = append(out, model.Choice{Word: w, Help: r.Time.UTC().Format("2006-01-02 15:04:05") + " " + r.Comment})
+		}
+	}
+	return out
+}
+
+func completePing(sh *Shell, args []string, partial string) []model.Choice {
+	switch len(args) {
+	case 0:
+		return []model.Choice{{Word: "<address>", Help: "IPv4 or IPv6 address to ping", Placeholder: true}}
+	case 1:
+		return []model.Choice{model.EndChoice, {Word: "count", Help: "number of echo requests"}}
+	case 2:
+		return []model.Choice{{Word: "<1-100>", Help: "number of echo requests", Placeholder: true}}
+	}
+	return []model.Choice{model.EndChoice}
+}

@@ -1,0 +1,169 @@
+// Package shell is the router-style CLI on the serial console: an
+// operational mode (prompt "host> ") and a configuration mode (prompt
+// "host# ") that edits a candidate through configsvc's API. Each command
+// group lives in its own file; Exec runs one line, so tests drive the
+// shell with plain strings and bytes.Buffer.
+package shell
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"alixsec/configsvc/api"
+)
+
+// Default paths of the sockets the shell reads status from.
+const (
+	DefaultIKESocket = "/run/ikesvc.sock"
+	DefaultLogSocket = "/run/log.sock"
+)
+
+// Env is everything the shell touches outside itself.
+type Env struct {
+	Client    *api.Client
+	IKESocket string // ikesvc control socket, for show ipsec sa
+	LogSocket string // log ring socket, for show log
+	ProcRoot  string // "/proc", for show system
+	SysRoot   string // "/sys", for show interfaces statistics
+	Version   string // firmware version for show version
+	// SignalInit sends sig to PID 1 (reboot: SIGTERM, poweroff: SIGUSR2).
+	SignalInit func(sig syscall.Signal) error
+	// Interfaces lists network interfaces (net.Interfaces when nil).
+	Interfaces func() ([]net.Interface, error)
+	// Ping sends count echo requests to host and reports to w.
+	Ping func(ctx context.Context, w io.Writer, host string, count int) error
+	// Sleep waits after a failed password (time.Sleep when nil).
+	Sleep func(time.Duration)
+	// Dial reconnects to configsvc after it restarted (optional).
+	Dial func() (*api.Client, error)
+	// Timeout bounds each API call and socket conversation.
+	Timeout time.Duration
+}
+
+type mode int
+
+const (
+	modeOperational mode = iota
+	modeConfiguration
+)
+
+// Shell is one CLI login.
+type Shell struct {
+	env      Env
+	out      io.Writer
+	mode     mode
+	sess     *api.Session
+	hostname string
+	quit     bool
+}
+
+// New makes a shell writing to out.
+func New(env Env, out io.Writer) *Shell {
+	if env.IKESocket == "" {
+		env.IKESocket = DefaultIKESocket
+	}
+	if env.LogSocket == "" {
+		env.LogSocket = DefaultLogSocket
+	}
+	if env.ProcRoot == "" {
+		env.ProcRoot = "/proc"
+	}
+	if env.SysRoot == "" {
+		env.SysRoot = "/sys"
+	}
+	if env.Interfaces == nil {
+		env.Interfaces = net.Interfaces
+	}
+	if env.Ping == nil {
+		env.Ping = icmpPing
+	}
+	if env.Sleep == nil {
+		env.Sleep = time.Sleep
+	}
+	if env.Timeout == 0 {
+		env.Timeout = 30 * time.Second
+	}
+	sh := &Shell{env: env, out: out, hostname: "alixsec"}
+	sh.refreshHostname()
+	return sh
+}
+
+func (sh *Shell) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), sh.env.Timeout)
+}
+
+// Prompt is "<hostname>> " in operational and "<hostname># " in
+// configuration mode.
+func (sh *Shell) Prompt() string {
+	if sh.mode == modeConfiguration {
+		return sh.hostname + "# "
+	}
+	return sh.hostname + "> "
+}
+
+// Done reports whether the user ended the session.
+func (sh *Shell) Done() bool { return sh.quit }
+
+func (sh *Shell) refreshHostname() {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	snap, err := sh.env.Client.Running(ctx)
+	if err == nil && snap.Config.System.Hostname != "" {
+		sh.hostname = snap.Config.System.Hostname
+	}
+}
+
+// Exec runs one input line and writes its output. A line ending in "?"
+// prints help for that position instead of running.
+func (sh *Shell) Exec(line string) {
+	if help, ok := helpRequest(line); ok {
+		sh.printHelp(help)
+		return
+	}
+	cmd, args, err := sh.parse(line)
+	if err != nil {
+		fmt.Fprintf(sh.out, "%% %v\n", oneLine(err))
+		return
+	}
+	if cmd == nil {
+		return
+	}
+	if err := cmd.run(sh, args); err != nil {
+		fmt.Fprintf(sh.out, "%% %v\n", err)
+		if api.IsCode(err, api.CodeUnavailable) || api.IsCode(err, api.CodeNotFound) && sh.sess != nil && strings.Contains(err.Error(), "edit session") {
+			sh.reconnect()
+		}
+	}
+}
+
+// reconnect replaces a lost configsvc connection (configsvc restarted);
+// an edit session does not survive that, so the shell leaves
+// configuration mode.
+func (sh *Shell) reconnect() {
+	if sh.mode == modeConfiguration {
+		fmt.Fprintln(sh.out, "% configuration session lost; back in operational mode")
+	}
+	sh.sess, sh.mode = nil, modeOperational
+	if sh.env.Dial == nil {
+		return
+	}
+	if c, err := sh.env.Dial(); err == nil {
+		sh.env.Client.Close()
+		sh.env.Client = c
+	}
+}
+
+// Close ends an open edit session.
+func (sh *Shell) Close() {
+	if sh.sess != nil {
+		ctx, cancel := sh.ctx()
+		defer cancel()
+		sh.sess.Close(ctx)
+		sh.sess = nil
+	}
+}
