@@ -63,7 +63,9 @@ func hint(entry string, err error) string {
 	case errors.Is(err, syscall.EPROTONOSUPPORT):
 		return " (this kernel has no ESP: needs CONFIG_INET_ESP / CONFIG_INET6_ESP or the esp4/esp6 module)"
 	case errors.Is(err, syscall.ENOSYS):
-		return " (XFRM does not know this algorithm name)"
+		// Also what a known name gets when the crypto implementation is
+		// missing: XFRM probes the crypto API before accepting the name.
+		return " (unknown algorithm: XFRM does not know the name or the kernel lacks its crypto, e.g. CONFIG_CRYPTO_GCM, CONFIG_CRYPTO_CHACHA20POLY1305)"
 	case errors.Is(err, syscall.ENOENT) && strings.HasPrefix(entry, "SA "):
 		return " (the kernel's crypto API lacks this algorithm: check its CONFIG_CRYPTO_* option or module)"
 	case errors.Is(err, syscall.EEXIST):

@@ -164,51 +164,91 @@ func TestNetlinkPolicyReconcile(t *testing.T) {
 	}
 }
 
-// TestNetlinkSA installs ESP SAs. Where the kernel has no ESP (this build
-// host), it proves the failure is reported per SA with the cause, and that
-// policies are still reconciled; with ESP (the QEMU guest) it reconciles SAs.
+// TestNetlinkSA installs ESP SAs for each suite and family. Where the kernel
+// lacks ESP or a cipher (this build host has neither ESP nor GCM/ChaCha), it
+// proves the failure is reported per SA with the cause and that policies are
+// still reconciled; with ESP (the QEMU guest) it reconciles the SAs for real.
 func TestNetlinkSA(t *testing.T) {
-	ns, _ := newTestNetns(t)
-	n := newTestNetlink(t, ns)
-	ctx := context.Background()
-	set := peerSet(hostA, hostB, 0xc0000101, 0xc0000102, testReqid, 1)
-	changes, err := n.Apply(ctx, set)
-	if errors.Is(err, unix.EPROTONOSUPPORT) {
-		var op *OpError
-		if !errors.As(err, &op) || op.Op != "add" || !strings.HasPrefix(op.Entry, "SA ") {
-			t.Fatalf("error %v is not an add SA OpError", err)
-		}
-		msg := err.Error()
-		for _, want := range []string{"add SA esp spi 0xc0000101 dst 192.0.2.2", "add SA esp spi 0xc0000102 dst 192.0.2.1", "reqid 0xa150001", "aes-cbc/hmac-sha2-256-128", "no ESP"} {
-			if !strings.Contains(msg, want) {
-				t.Errorf("error %q lacks %q", msg, want)
+	gcm := func(sa SA) SA {
+		sa.Encryption, sa.EncryptionKey, sa.Integrity, sa.IntegrityKey = EncrAESGCM16, key(20, 4), IntegNone, nil
+		sa.ESN, sa.ReplayWindow = true, 128
+		return sa
+	}
+	chacha := func(sa SA) SA {
+		sa.Encryption, sa.EncryptionKey, sa.Integrity, sa.IntegrityKey = EncrChaCha20Poly1305, key(36, 5), IntegNone, nil
+		sa.Encap = &UDPEncap{SrcPort: 4500, DstPort: 4500}
+		return sa
+	}
+	tests := []struct {
+		name     string
+		local    netip.Addr
+		remote   netip.Addr
+		alter    func(SA) SA
+		wantText string // in the error when the kernel lacks support
+	}{
+		{"aes-cbc ipv4", hostA, hostB, func(sa SA) SA { return sa }, "aes-cbc/hmac-sha2-256-128"},
+		{"aes-gcm esn ipv6", host6, peer6, gcm, "aes-gcm-16"},
+		{"chacha natt ipv4", hostA, hostB, chacha, "chacha20-poly1305"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns, _ := newTestNetns(t)
+			n := newTestNetlink(t, ns)
+			ctx := context.Background()
+			set := peerSet(tt.local, tt.remote, 0xc0000101, 0xc0000102, testReqid, 1)
+			for i := range set.SAs {
+				set.SAs[i] = tt.alter(set.SAs[i])
 			}
-		}
-		if strings.Contains(msg, "0101010101") {
-			t.Errorf("error leaks key bytes: %q", msg)
-		}
-		if changes != (Changes{PoliciesAdded: 2}) {
-			t.Errorf("changes %v: the policies should be installed despite the SA failures", changes)
-		}
-		t.Logf("no ESP in this kernel, as expected on the build host: %v", err)
-		return
-	}
-	if err != nil {
-		t.Fatalf("Apply: %v", err)
-	}
-	if changes != (Changes{SAsAdded: 2, PoliciesAdded: 2}) {
-		t.Errorf("changes %v", changes)
-	}
-	if again, err := n.Apply(ctx, set); err != nil || !again.None() {
-		t.Errorf("second Apply: %v %v", again, err)
-	}
-	list, err := n.List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertSameSet(t, list, set)
-	if _, err := n.Counters(ctx, set.SAs[0].ID()); err != nil {
-		t.Errorf("counters: %v", err)
+			changes, err := n.Apply(ctx, set)
+			if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.ENOENT) {
+				var op *OpError
+				if !errors.As(err, &op) || op.Op != "add" || !strings.HasPrefix(op.Entry, "SA ") {
+					t.Fatalf("error %v is not an add SA OpError", err)
+				}
+				msg := err.Error()
+				for _, want := range []string{
+					"add SA esp spi 0xc0000101 dst " + tt.remote.String(), "add SA esp spi 0xc0000102 dst " + tt.local.String(),
+					"reqid 0xa150001", tt.wantText, "(",
+				} {
+					if !strings.Contains(msg, want) {
+						t.Errorf("error %q lacks %q", msg, want)
+					}
+				}
+				if strings.Contains(msg, "0101010101") {
+					t.Errorf("error leaks key bytes: %q", msg)
+				}
+				if changes != (Changes{PoliciesAdded: 2}) {
+					t.Errorf("changes %v: the policies should be installed despite the SA failures", changes)
+				}
+				t.Logf("kernel lacks support, as expected on the build host: %v", op)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			if changes != (Changes{SAsAdded: 2, PoliciesAdded: 2}) {
+				t.Errorf("changes %v", changes)
+			}
+			if again, err := n.Apply(ctx, set); err != nil || !again.None() {
+				t.Errorf("second Apply: %v %v", again, err)
+			}
+			list, err := n.List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertSameSet(t, list, set)
+			if _, err := n.Counters(ctx, set.SAs[0].ID()); err != nil {
+				t.Errorf("counters: %v", err)
+			}
+			rekeyed := peerSet(tt.local, tt.remote, 0xc0000101, 0xc0000102, testReqid, 9)
+			for i := range rekeyed.SAs {
+				rekeyed.SAs[i] = tt.alter(rekeyed.SAs[i])
+				rekeyed.SAs[i].EncryptionKey = key(len(rekeyed.SAs[i].EncryptionKey), 9)
+			}
+			if ch, err := n.Apply(ctx, rekeyed); err != nil || ch != (Changes{SAsReplaced: 2}) {
+				t.Errorf("new keys: %v %v", ch, err)
+			}
+		})
 	}
 }
 
