@@ -1,0 +1,343 @@
+package shell
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"alixsec/configsvc/api"
+	"alixsec/configsvc/internal/testserver"
+)
+
+type fixture struct {
+	srv     *testserver.Server
+	sh      *Shell
+	out     *bytes.Buffer
+	signals []syscall.Signal
+	env     Env
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{srv: testserver.Start(t, "qemu"), out: &bytes.Buffer{}}
+	c, err := api.Dial(f.srv.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	dir := t.TempDir()
+	f.env = Env{
+		Client:     c,
+		IKESocket:  filepath.Join(dir, "ikesvc.sock"),
+		LogSocket:  filepath.Join(dir, "log.sock"),
+		ProcRoot:   filepath.Join(dir, "proc"),
+		Version:    "v1.2.3",
+		SignalInit: func(s syscall.Signal) error { f.signals = append(f.signals, s); return nil },
+		Sleep:      func(time.Duration) {},
+		Timeout:    5 * time.Second,
+	}
+	f.sh = New(f.env, f.out)
+	return f
+}
+
+// exec runs lines and returns what they printed.
+func (f *fixture) exec(lines ...string) string {
+	f.out.Reset()
+	for _, l := range lines {
+		f.sh.Exec(l)
+	}
+	return f.out.String()
+}
+
+func TestOneLineErrors(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		conf bool
+		line string
+		want string
+	}{
+		{false, "frobnicate", `% unknown command "frobnicate": valid here: show, ping, configure, reboot, poweroff, exit` + "\n"},
+		{false, "show", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, system, version\n"},
+		{false, "show ipsec bogus", `% show ipsec: unknown command "bogus": valid here: sa` + "\n"},
+		{false, "show version now", `% show version: unexpected "now": takes no arguments` + "\n"},
+		{false, "s", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, system, version\n"},
+		{false, "ping", "% usage: ping <address> [count <1-100>]\n"},
+		{false, "ping 127.0.0.1 count 0", `% ping count "0": must be 1..100` + "\n"},
+		{false, `show "unterminated`, "% column 6: unterminated double quote\n"},
+		{false, "show configuration bogus", "% bogus: unknown word: expected one of system, interfaces, routes, ipsec, pki\n"},
+		{true, "set interfaces eth0 mtu 70000", "% interfaces eth0 mtu 70000: must be 576..9000\n"},
+		{true, "set system hostname", "% system hostname: missing value: must be a host name: letters, digits and '-', dot-separated labels of 1..63 characters\n"},
+		{true, "set", "% set what? expected one of system, interfaces, routes, ipsec, pki\n"},
+		{true, "rollback x", `% revision "x": must be a revision number (see show history)` + "\n"},
+		{true, "s", `% ambiguous command "s": could be set, show` + "\n"},
+		{true, "configure", `% unknown command "configure": valid here: set, delete, show, compare, commit, discard, rollback, exit` + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			if tt.conf && f.sh.mode != modeConfiguration {
+				f.exec("configure")
+			}
+			if got := f.exec(tt.line); got != tt.want {
+				t.Errorf("%q printed\n%q\nwant\n%q", tt.line, got, tt.want)
+			}
+		})
+	}
+	// Unique prefixes abbreviate commands.
+	f.exec("exit")
+	if got := f.exec("sh ver"); !strings.HasPrefix(got, "alixsec v1.2.3 (go") {
+		t.Errorf("sh ver = %q", got)
+	}
+}
+
+func TestConfigureCommitRollbackCompare(t *testing.T) {
+	f := newFixture(t)
+	if p := f.sh.Prompt(); p != "alixsec> " {
+		t.Fatalf("prompt %q", p)
+	}
+	out := f.exec("configure", "set system hostname bartest", "set interfaces eth0 address 10.99.0.5/24", "delete interfaces eth0 address 10.99.0.1/24", "compare")
+	for _, want := range []string{"[edit] candidate from revision 1", "- set system hostname alixsec", "+ set system hostname bartest", "- set interfaces eth0 address 10.99.0.1/24", "+ set interfaces eth0 address 10.99.0.5/24"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if p := f.sh.Prompt(); p != "alixsec# " {
+		t.Errorf("config prompt %q", p)
+	}
+	out = f.exec("commit first change", "exit")
+	if !strings.Contains(out, "committed revision 2") || f.sh.Prompt() != "bartest> " {
+		t.Fatalf("commit: %q, prompt %q", out, f.sh.Prompt())
+	}
+	out = f.exec("show configuration")
+	if !strings.Contains(out, "set system hostname bartest\n") || !strings.Contains(out, "set interfaces eth0 address 10.99.0.5/24\n") || strings.Contains(out, "10.99.0.1/24") {
+		t.Errorf("show configuration:\n%s", out)
+	}
+	out = f.exec("configure", "rollback 1", "commit rollback", "compare 2 3", "exit")
+	if !strings.Contains(out, "committed revision 3") || !strings.Contains(out, "+ set interfaces eth0 address 10.99.0.1/24") {
+		t.Errorf("rollback:\n%s", out)
+	}
+	if f.sh.Prompt() != "alixsec> " {
+		t.Errorf("prompt after rollback %q", f.sh.Prompt())
+	}
+	out = f.exec("show history")
+	if !strings.Contains(out, "*        3") || !strings.Contains(out, "first change") {
+		t.Errorf("history:\n%s", out)
+	}
+	out = f.exec("show configuration interfaces")
+	if !strings.HasSuffix(out, "set interfaces eth0 address 10.99.0.1/24\n") || strings.Contains(out, "hostname") {
+		t.Errorf("show configuration interfaces:\n%s", out)
+	}
+}
+
+func TestStaleCommitIsRefusedInCLI(t *testing.T) {
+	f := newFixture(t)
+	other := New(f.env, io.Discard)
+	f.exec("configure", "set system hostname mine")
+	other.Exec("configure")
+	other.Exec("set system hostname theirs")
+	other.Exec("commit")
+	out := f.exec("commit")
+	if !strings.Contains(out, "% commit refused: your candidate is based on revision 1, but revision 2 was committed meanwhile") {
+		t.Errorf("stale commit printed %q", out)
+	}
+	out = f.exec("discard", "show system hostname")
+	if !strings.Contains(out, "set system hostname theirs") {
+		t.Errorf("after discard: %q", out)
+	}
+}
+
+func TestHelpAndCompletion(t *testing.T) {
+	f := newFixture(t)
+	help := f.exec("show ?")
+	if !strings.Contains(help, "  interfaces     network interfaces, addresses and counters\n") {
+		t.Errorf("show ? =\n%s", help)
+	}
+	tests := []struct {
+		conf         bool
+		before, want string
+	}{
+		{false, "sh", "show "},
+		{false, "show int", "show interfaces "},
+		{false, "show ipsec ", "show ipsec sa "},
+		{false, "co", "configure "},
+		{true, "set sys", "set system "},
+		{true, "set system con", "set system console "},
+		{true, "set interfaces e", "set interfaces eth0 "},
+		{true, "set ipsec peer p mode tr", "set ipsec peer p mode transport "},
+		{true, "set ipsec crl-m", "set ipsec crl-mode "},
+		{true, "del", "delete "},
+		{true, "c", "com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.before, func(t *testing.T) {
+			if tt.conf && f.sh.mode != modeConfiguration {
+				f.exec("configure")
+			}
+			got, ok := f.sh.Complete(tt.before)
+			if !ok || got != tt.want {
+				t.Errorf("Complete(%q) = %q, %v; want %q", tt.before, got, ok, tt.want)
+			}
+		})
+	}
+	f.out.Reset()
+	if _, ok := f.sh.Complete("com"); ok || f.out.String() != "compare  commit\n" {
+		t.Errorf("ambiguous Tab listed %q", f.out.String())
+	}
+	help = f.exec("set interfaces eth0 mtu ?")
+	if !strings.Contains(help, "<bytes>") || !strings.Contains(help, "576..9000") {
+		t.Errorf("mtu help:\n%s", help)
+	}
+	help = f.exec("set ipsec peer gw2 ?")
+	for _, w := range []string{"address", "remote-id-pattern", "start-action", "<Enter>"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("peer help lacks %q:\n%s", w, help)
+		}
+	}
+}
+
+func TestPowerCommandsSignalInit(t *testing.T) {
+	f := newFixture(t)
+	out := f.exec("reboot", "poweroff")
+	if out != "rebooting...\npowering off...\n" || len(f.signals) != 2 || f.signals[0] != syscall.SIGTERM || f.signals[1] != syscall.SIGUSR2 {
+		t.Errorf("printed %q, signals %v", out, f.signals)
+	}
+}
+
+// serveOnce answers one connection on a unix socket with reply, after
+// reading the request line (if expectRequest).
+func serveOnce(t *testing.T, path, reply string, expectRequest bool) <-chan string {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		defer l.Close()
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		req := ""
+		if expectRequest {
+			b, _ := io.ReadAll(c)
+			req = string(b)
+		}
+		io.WriteString(c, reply)
+		got <- req
+	}()
+	return got
+}
+
+func TestStatusSockets(t *testing.T) {
+	f := newFixture(t)
+	if out := f.exec("show ipsec sa"); out != "ikesvc is not running\n" {
+		t.Errorf("without ikesvc: %q", out)
+	}
+	if out := f.exec("show log"); !strings.Contains(out, "the log service is not running") {
+		t.Errorf("without log socket: %q", out)
+	}
+	req := serveOnce(t, f.env.IKESocket, "gw2: ESTABLISHED\n", true)
+	if out := f.exec("show ipsec sa"); out != "gw2: ESTABLISHED\n" {
+		t.Errorf("show ipsec sa = %q", out)
+	}
+	if r := <-req; r != "show sa\n" {
+		t.Errorf("ikesvc got request %q", r)
+	}
+	serveOnce(t, f.env.LogSocket, "boot ok\nconfigsvc started\n", false)
+	if out := f.exec("show log"); out != "boot ok\nconfigsvc started\n" {
+		t.Errorf("show log = %q", out)
+	}
+}
+
+func TestShowSystemAndInterfaces(t *testing.T) {
+	f := newFixture(t)
+	os.MkdirAll(f.env.ProcRoot, 0o755)
+	os.WriteFile(filepath.Join(f.env.ProcRoot, "uptime"), []byte("3725.40 100.00\n"), 0o644)
+	os.WriteFile(filepath.Join(f.env.ProcRoot, "meminfo"), []byte("MemTotal:  262144 kB\nMemFree: 1000 kB\nMemAvailable:  204800 kB\n"), 0o644)
+	os.WriteFile(filepath.Join(f.env.ProcRoot, "loadavg"), []byte("0.10 0.20 0.30 1/50 99\n"), 0o644)
+	out := f.exec("show system")
+	want := "hostname:  alixsec\nuptime:    1h2m5s\nmemory:    256 MiB total, 200 MiB available\nload:      0.10 0.20 0.30\nrevision:  1, committed "
+	if !strings.HasPrefix(out, want) || !strings.HasSuffix(out, "(factory default)\n") {
+		t.Errorf("show system =\n%s\nwant prefix\n%s", out, want)
+	}
+	out = f.exec("show interfaces")
+	if !strings.Contains(out, "\nlo ") || !strings.Contains(out, "127.0.0.1/8") {
+		t.Errorf("show interfaces lacks lo:\n%s", out)
+	}
+}
+
+func TestPingLoopback(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := pingEvery(ctx, &out, "127.0.0.1", 2, 50*time.Millisecond)
+	if err != nil && strings.Contains(err.Error(), "opening raw ICMP socket") {
+		t.Skipf("no raw sockets here: %v", err)
+	}
+	if err != nil || !strings.Contains(out.String(), "icmp_seq=2 time=") || !strings.Contains(out.String(), "2 packets transmitted, 2 received, 0% packet loss") {
+		t.Errorf("ping: %v\n%s", err, out.String())
+	}
+}
+
+func TestPasswordLogin(t *testing.T) {
+	f := newFixture(t)
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.exec("configure", "set system console password-hash "+string(hash), "commit", "exit")
+	tests := []struct {
+		name, input string
+		wantErr     bool
+		want        string
+	}{
+		{"right", "s3cret\nshow version\n", false, "Password: alixsec> alixsec v1.2.3"},
+		{"wrong then right", "nope\ns3cret\nexit\n", false, "Password: % wrong password\nPassword: alixsec> "},
+		{"three wrong", "a\nb\nc\nshow version\n", true, "Password: % wrong password\nPassword: % wrong password\nPassword: % wrong password\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := Run(f.env, strings.NewReader(tt.input), &out, false)
+			if (err != nil) != tt.wantErr || !strings.HasPrefix(out.String(), tt.want) {
+				t.Errorf("Run = %v, output %q; want prefix %q", err, out.String(), tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseLine(f *testing.F) {
+	for _, s := range []string{"show interfaces", "sh conf system", `set system hostname "a b"`, "commit now ?", "ping ::1 count 3", "", "'"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, line string, conf bool) {
+		cmds := operationalCommands()
+		if conf {
+			cmds = configCommands()
+		}
+		cmd, args, err := parseLine(cmds, line)
+		if err != nil {
+			if cmd != nil || strings.Contains(oneLine(err), "\n") {
+				t.Fatalf("error %q with command %v", err, cmd)
+			}
+			return
+		}
+		if cmd == nil && len(args) > 0 {
+			t.Fatalf("args %q without command", args)
+		}
+		if cmd != nil && cmd.run == nil {
+			t.Fatalf("parseLine(%q) returned a command without run", line)
+		}
+	})
+}
