@@ -52,7 +52,7 @@ const netlinkTimeout = 10 * time.Second
 
 // SPI range for AllocSPI, as strongSwan uses: high bit set keeps our SPIs
 // apart from manually keyed ones, which are usually small.
-const spiMin, spiMax = 0xc0000000, 0xcfffffff
+const spiMin, spiMax uint32 = 0xc0000000, 0xcfffffff
 
 // NewNetlink opens the XFRM sockets in cfg.NetNS.
 func NewNetlink(cfg NetlinkConfig) (*Netlink, error) {
