@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os/exec"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// exitDontRestart is the exit code with which a service tells init not to
+// restart it (as in gokrazy): for example ikesvc with no IPsec configured.
+const exitDontRestart = 125
+
+// Restart backoff: the first restart waits minBackoff, each quick failure
+// doubles it up to maxBackoff, and a run longer than stableAfter resets it.
+const (
+	minBackoff  = time.Second
+	maxBackoff  = 30 * time.Second
+	stableAfter = time.Minute
+)
+
+// service is one supervised program.
+type service struct {
+	name string
+	argv []string
+	env  []string
+
+	mu       sync.Mutex
+	pid      int
+	restarts int
+	state    string // "starting", "running", "backoff", "stopped"
+}
+
+// supervisor starts services, restarts them with backoff when they exit,
+// and stops them on shutdown.
+type supervisor struct {
+	logger *log.Logger
+	reaper *reaper
+	logs   func(source string) io.Writer
+}
+
+// run keeps svc running until ctx is done.
+func (s *supervisor) run(ctx context.Context, svc *service) {
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		svc.setState("starting", 0)
+		started := time.Now()
+		status, err := s.runOnce(ctx, svc)
+		if err != nil {
+			s.logger.Printf("%s: %v", svc.name, err)
+		} else {
+			s.logger.Printf("%s: exited: %s", svc.name, describeStatus(status))
+			if status.Exited() && status.ExitStatus() == exitDontRestart {
+				svc.setState("stopped", 0)
+				return
+			}
+		}
+		if time.Since(started) > stableAfter {
+			backoff = minBackoff
+		}
+		svc.setState("backoff", 0)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+		svc.mu.Lock()
+		svc.restarts++
+		svc.mu.Unlock()
+	}
+	svc.setState("stopped", 0)
+}
+
+func (s *supervisor) runOnce(ctx context.Context, svc *service) (unix.WaitStatus, error) {
+	cmd := exec.Command(svc.argv[0], svc.argv[1:]...)
+	cmd.Env = svc.env
+	cmd.Dir = "/"
+	out := s.logs(svc.name)
+	cmd.Stdout, cmd.Stderr = out, out
+	// Each service leads its own process group so that stopping it also
+	// stops whatever it started.
+	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
+	done, err := s.reaper.start(cmd)
+	if err != nil {
+		return 0, fmt.Errorf("start: %w", err)
+	}
+	pid := cmd.Process.Pid
+	svc.setState("running", pid)
+	select {
+	case status := <-done:
+		return status, nil
+	case <-ctx.Done():
+		unix.Kill(-pid, unix.SIGTERM)
+		select {
+		case status := <-done:
+			return status, nil
+		case <-time.After(5 * time.Second):
+			unix.Kill(-pid, unix.SIGKILL)
+			return <-done, nil
+		}
+	}
+}
+
+func (svc *service) setState(state string, pid int) {
+	svc.mu.Lock()
+	svc.state, svc.pid = state, pid
+	svc.mu.Unlock()
+}
+
+// status describes the service for logs and `show system`.
+func (svc *service) status() string {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if svc.pid != 0 {
+		return fmt.Sprintf("%s %s pid %d, %d restarts", svc.name, svc.state, svc.pid, svc.restarts)
+	}
+	return fmt.Sprintf("%s %s, %d restarts", svc.name, svc.state, svc.restarts)
+}
