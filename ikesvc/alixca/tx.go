@@ -17,6 +17,7 @@ import (
 type tx struct {
 	dir     string
 	changes []change
+	rename  func(oldpath, newpath string) error // os.Rename; tests inject failures
 }
 
 type change struct {
@@ -59,6 +60,10 @@ type staged struct {
 
 // commit applies every change or none.
 func (t *tx) commit() (err error) {
+	rename := t.rename
+	if rename == nil {
+		rename = os.Rename
+	}
 	var st []*staged
 	defer func() {
 		if err != nil {
@@ -97,7 +102,7 @@ func (t *tx) commit() (err error) {
 			if err := os.Remove(s.target); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("remove %s: %w", s.name, err)
 			}
-		} else if err := os.Rename(s.temp, s.target); err != nil {
+		} else if err := rename(s.temp, s.target); err != nil {
 			return fmt.Errorf("write %s: %w", s.name, err)
 		} else {
 			s.temp = ""
