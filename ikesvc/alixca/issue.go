@@ -96,6 +96,9 @@ func (e *env) issue(args []string) error {
 		return fail(err)
 	}
 	for _, en := range entries {
+		if en.Name == interName && en.Serial.Cmp(inter.SerialNumber) == 0 && en.Status == statusRevoked {
+			return fail(errors.New("intermediate-ca is revoked (make a new one with `alixca ca intermediate -force`)"))
+		}
 		if en.Name == host && en.state(e.now) == statusValid && !*force {
 			return fail(errors.New("certificate already exists (revoke it first or use -force)"))
 		}

@@ -413,6 +413,32 @@ func TestBadInput(t *testing.T) {
 			assertUnchanged(t, dir, before)
 		})
 	}
+	t.Run("intermediate revoked", func(t *testing.T) {
+		// Recover from the foreign CRL above the way the error says.
+		if err := os.Remove(filepath.Join(dir, "intermediate-ca.crl")); err != nil {
+			t.Fatal(err)
+		}
+		mustRun(t, dir, "revoke", "intermediate-ca", "-reason", "cACompromise")
+		mustRun(t, dir, "crl")
+		rootCRL := readCRL(t, filepath.Join(dir, "root-ca.crl"))
+		inter := readCert(t, filepath.Join(dir, "intermediate-ca.crt"))
+		if len(rootCRL.RevokedCertificateEntries) != 1 || rootCRL.RevokedCertificateEntries[0].SerialNumber.Cmp(inter.SerialNumber) != 0 {
+			t.Fatalf("root CRL entries %+v", rootCRL.RevokedCertificateEntries)
+		}
+		ts, err := pki.NewTrustStore(pki.TrustConfig{
+			Roots: []*x509.Certificate{readCert(t, filepath.Join(dir, "root-ca.crt"))},
+			CRLs:  []*x509.RevocationList{rootCRL},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ts.Verify(readCert(t, filepath.Join(dir, "gw1.example.net.crt")), []*x509.Certificate{inter}, testClock.Add(time.Hour)); !errors.Is(err, pki.ErrRevoked) {
+			t.Fatalf("gw1 under a revoked intermediate: %v", err)
+		}
+		if _, err := alixca(t, dir, "issue", "gw7.example.net"); err == nil || !strings.Contains(err.Error(), "intermediate-ca is revoked") {
+			t.Fatalf("issue under a revoked intermediate: %v", err)
+		}
+	})
 	t.Run("no CA yet", func(t *testing.T) {
 		_, err := alixca(t, filepath.Join(t.TempDir(), "empty"), "issue", "gw1.example.net")
 		if err == nil || !strings.Contains(err.Error(), "no intermediate-ca in") {

@@ -198,6 +198,42 @@ func TestCRLUpdateByThisUpdate(t *testing.T) {
 	}
 }
 
+func TestCRLUpdateFrom(t *testing.T) {
+	p := newTestPKI(t, false)
+	// Only the root is configured; the intermediate arrives from the peer.
+	ts, err := NewTrustStore(TrustConfig{Roots: []*x509.Certificate{p.root.cert}, CRLPolicy: CRLStrict})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl := p.inter.currentCRL(t, 1, p.revokedLeaf.cert)
+	if _, err := ts.CRLs().Update(crl); !errors.Is(err, ErrCRLUnknownIssuer) {
+		t.Fatalf("Update of an unconfigured CA's CRL: %v", err)
+	}
+	if _, err := ts.CRLs().UpdateFrom(crl, p.otherRoot.cert); !errors.Is(err, ErrCRLUnknownIssuer) {
+		t.Fatalf("UpdateFrom with the wrong issuer: %v", err)
+	}
+	if _, err := ts.CRLs().UpdateFrom(crl, p.interTwin.cert); !errors.Is(err, ErrCRLSignature) {
+		t.Fatalf("UpdateFrom with a same-name issuer: %v", err)
+	}
+	if ok, err := ts.CRLs().UpdateFrom(crl, p.inter.cert); !ok || err != nil {
+		t.Fatalf("UpdateFrom = %v, %v", ok, err)
+	}
+	if _, err := ts.CRLs().Update(p.root.currentCRL(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	sent := []*x509.Certificate{p.inter.cert}
+	if _, err := ts.Verify(p.leaf.cert, sent, testNow); err != nil {
+		t.Fatalf("good leaf: %v", err)
+	}
+	if _, err := ts.Verify(p.revokedLeaf.cert, sent, testNow); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("revoked leaf: %v", err)
+	}
+	// Strict: the same chain fails once the CRLs pass next-update.
+	if _, err := ts.Verify(p.leaf.cert, sent, testNow.Add(8*24*time.Hour)); !errors.Is(err, ErrNoCRL) {
+		t.Fatalf("after next-update: %v", err)
+	}
+}
+
 func mustVerify(t *testing.T, ts *TrustStore, leaf *testCA) Chain {
 	t.Helper()
 	chain, err := ts.Verify(leaf.cert, nil, testNow)
