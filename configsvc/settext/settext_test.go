@@ -149,3 +149,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestSchemaExample checks that SCHEMA.md's complete example is the
+// testdata file and that it loads (parses and validates).
+func TestSchemaExample(t *testing.T) {
+	doc, err := os.ReadFile("../SCHEMA.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "<!-- BEGIN EXAMPLE -->\n```\n")
+	example, _, ok2 := strings.Cut(rest, "```\n<!-- END EXAMPLE -->")
+	if !ok || !ok2 {
+		t.Fatal("SCHEMA.md lacks the example markers")
+	}
+	if example != string(readExample(t)) {
+		t.Error("SCHEMA.md example differs from testdata/example-gw1.set")
+	}
+	c, err := Load(strings.NewReader(example))
+	if err != nil {
+		t.Fatalf("SCHEMA.md example does not load: %v", err)
+	}
+	if len(c.IPsec.Peers) != 2 {
+		t.Errorf("example has %d peers, want 2", len(c.IPsec.Peers))
+	}
+}

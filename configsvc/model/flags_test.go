@@ -1,0 +1,5 @@
+package model
+
+import "flag"
+
+var update = flag.Bool("update", false, "rewrite generated files")
