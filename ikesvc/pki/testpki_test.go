@@ -158,6 +158,8 @@ type testPKI struct {
 	subInter, subLeaf  *testCA // a CA below the path-length-0 intermediate
 	notCAIssuer, child *testCA // a leaf used as an issuer
 	expiredInter       *testCA
+	noCertSignInter    *testCA // a CA whose keyUsage lacks keyCertSign
+	leafOfNoCertSign   *testCA
 	leafOfExpiredInter *testCA
 }
 
@@ -204,5 +206,8 @@ func newTestPKI(t testing.TB, withRSA bool) *testPKI {
 	p.expiredInter = makeCert(t, p.root, certOpts{subject: "C=JP, O=Example, CN=Old Intermediate CA", isCA: true, pathLen: 0,
 		notBefore: testNow.Add(-400 * 24 * time.Hour), notAfter: testNow.Add(-time.Hour)})
 	p.leafOfExpiredInter = makeCert(t, p.expiredInter, certOpts{subject: "C=JP, O=Example, CN=gw3.example.net"})
+	p.noCertSignInter = makeCert(t, p.root, certOpts{subject: "C=JP, O=Example, CN=CRL-only CA", isCA: true, pathLen: 0,
+		keyUsage: x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature})
+	p.leafOfNoCertSign = makeCert(t, p.noCertSignInter, certOpts{subject: "C=JP, O=Example, CN=gw4.example.net"})
 	return p
 }

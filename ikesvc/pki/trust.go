@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/x509"
 	"errors"
@@ -150,6 +151,7 @@ func (ts *TrustStore) Verify(leaf *x509.Certificate, peerIntermediates []*x509.C
 	for _, c := range peerIntermediates {
 		pool.AddCert(c)
 	}
+	candidates := append(append(append([]*x509.Certificate(nil), ts.roots...), ts.intermediates...), peerIntermediates...)
 	chains, err := leaf.Verify(x509.VerifyOptions{
 		Roots:         ts.rootPool,
 		Intermediates: pool,
@@ -157,7 +159,7 @@ func (ts *TrustStore) Verify(leaf *x509.Certificate, peerIntermediates []*x509.C
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	if err != nil {
-		return nil, classify(leaf, now, err)
+		return nil, classify(leaf, candidates, now, err)
 	}
 	var firstErr error
 	for _, c := range chains {
@@ -191,11 +193,14 @@ func checkValidity(c *x509.Certificate, now time.Time) error {
 }
 
 // classify maps crypto/x509's verification errors to our reasons.
-func classify(leaf *x509.Certificate, now time.Time, err error) error {
+func classify(leaf *x509.Certificate, candidates []*x509.Certificate, now time.Time, err error) error {
 	var unknown x509.UnknownAuthorityError
 	var invalid x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &unknown):
+		if reason := unfitIssuer(leaf, candidates); reason != nil {
+			return reason
+		}
 		return fmt.Errorf("verify %q (issuer %q): %w (%v)", subjectOf(leaf), DNString(leaf.RawIssuer), ErrUnknownCA, err)
 	case errors.As(err, &invalid):
 		c := invalid.Cert
@@ -215,6 +220,26 @@ func classify(leaf *x509.Certificate, now time.Time, err error) error {
 		return fmt.Errorf("verify %q: %w: %v", subjectOf(leaf), ErrBadChain, err)
 	}
 	return fmt.Errorf("verify %q: %w: %v", subjectOf(leaf), ErrBadChain, err)
+}
+
+// unfitIssuer looks for the certificate that signed leaf among the
+// candidates and says why crypto/x509 would not use it: it is not a CA, or
+// its keyUsage lacks keyCertSign. crypto/x509 reports both as an unknown
+// authority, which would send an admin looking for the wrong problem.
+func unfitIssuer(leaf *x509.Certificate, candidates []*x509.Certificate) error {
+	for _, c := range candidates {
+		if !bytes.Equal(c.RawSubject, leaf.RawIssuer) ||
+			c.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) != nil {
+			continue
+		}
+		if !c.BasicConstraintsValid || !c.IsCA {
+			return fmt.Errorf("verify %q: %w: %q", subjectOf(leaf), ErrNotCA, subjectOf(c))
+		}
+		if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0 {
+			return fmt.Errorf("verify %q: %w: CA %q lacks keyCertSign", subjectOf(leaf), ErrKeyUsage, subjectOf(c))
+		}
+	}
+	return nil
 }
 
 func checkKeyUsage(chain Chain) error {
