@@ -149,8 +149,8 @@ func (s *CRLStore) All() []*x509.RevocationList {
 	return out
 }
 
-// Revocation says why and when a certificate was revoked.
-type Revocation struct {
+// revokedEntry says why and when a certificate was revoked.
+type revokedEntry struct {
 	Cert   *x509.Certificate
 	Issuer *x509.Certificate
 	Time   time.Time
@@ -160,7 +160,7 @@ type Revocation struct {
 // revocation looks cert up in the CRL of issuer; nil when not revoked or
 // when no CRL is stored. A CRL past its next-update still revokes: an
 // expired CRL proves too little to admit, but never un-revokes.
-func (s *CRLStore) revocation(cert, issuer *x509.Certificate) *Revocation {
+func (s *CRLStore) revocation(cert, issuer *x509.Certificate) *revokedEntry {
 	st := s.lookup(issuer)
 	if st == nil || cert.SerialNumber == nil {
 		return nil
@@ -169,7 +169,7 @@ func (s *CRLStore) revocation(cert, issuer *x509.Certificate) *Revocation {
 	if !ok {
 		return nil
 	}
-	return &Revocation{Cert: cert, Issuer: issuer, Time: e.RevocationTime, Reason: e.ReasonCode}
+	return &revokedEntry{Cert: cert, Issuer: issuer, Time: e.RevocationTime, Reason: e.ReasonCode}
 }
 
 // currentCRL reports whether a CRL of issuer is stored and now lies between

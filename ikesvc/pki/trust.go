@@ -272,14 +272,14 @@ func (ts *TrustStore) checkRevocation(chain Chain, now time.Time) error {
 	return nil
 }
 
-func revokedError(chain Chain, r *Revocation) error {
+func revokedError(chain Chain, r *revokedEntry) error {
 	return fmt.Errorf("verify %q: %w: %q serial %s revoked by %q at %s (%s)", subjectOf(chain.Leaf()), ErrRevoked,
 		subjectOf(r.Cert), r.Cert.SerialNumber.Text(16), subjectOf(r.Issuer),
 		r.Time.UTC().Format(time.RFC3339), ReasonName(r.Reason))
 }
 
 // revocation returns the first revoked certificate of chain, leaf first.
-func (ts *TrustStore) revocation(chain Chain) *Revocation {
+func (ts *TrustStore) revocation(chain Chain) *revokedEntry {
 	for i := 0; i+1 < len(chain); i++ {
 		if r := ts.crls.revocation(chain[i], chain[i+1]); r != nil {
 			return r
