@@ -51,10 +51,6 @@ func New(st *store.Store, logf func(format string, args ...any)) *Server {
 
 // Serve answers API calls on l until l is closed.
 func (s *Server) Serve(l net.Listener) error {
-	rs := rpc.NewServer()
-	if err := rs.RegisterName(api.ServiceName, &Service{s: s}); err != nil {
-		return fmt.Errorf("registering API: %w", err)
-	}
 	for {
 		conn, err := l.Accept()
 		if err != nil {
@@ -63,8 +59,36 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			return fmt.Errorf("accepting API connection: %w", err)
 		}
-		go rs.ServeConn(conn)
+		// One rpc.Server per connection, so that the sessions a client
+		// opened end when its connection does (a CLI that was killed
+		// leaves nothing behind).
+		svc := &Service{s: s, owned: map[uint64]bool{}}
+		rs := rpc.NewServer()
+		if err := rs.RegisterName(api.ServiceName, svc); err != nil {
+			conn.Close()
+			return fmt.Errorf("registering API: %w", err)
+		}
+		go func() {
+			rs.ServeConn(conn)
+			s.dropSessions(svc)
+		}()
 	}
+}
+
+// dropSessions ends the sessions a closed connection owned.
+func (s *Server) dropSessions(svc *Service) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range svc.owned {
+		delete(s.sessions, id)
+	}
+}
+
+// SessionCount returns the number of open edit sessions.
+func (s *Server) SessionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
 }
 
 // toAPIError maps package errors to typed API errors.

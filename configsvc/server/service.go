@@ -8,7 +8,10 @@ import (
 // Service is the net/rpc receiver; each exported method is one API call.
 // Failures go into the reply's Err as *api.Error, so the transport error
 // stays reserved for transport problems.
-type Service struct{ s *Server }
+type Service struct {
+	s     *Server
+	owned map[uint64]bool // sessions opened on this connection; guarded by s.mu
+}
 
 // Running returns the running configuration.
 func (v *Service) Running(_ api.Empty, reply *api.ConfigReply) error {
@@ -57,6 +60,11 @@ func (v *Service) Compare(args api.CompareArgs, reply *api.TextReply) error {
 // Open starts an edit session.
 func (v *Service) Open(_ api.Empty, reply *api.OpenReply) error {
 	id, base, err := v.s.openSession()
+	if err == nil {
+		v.s.mu.Lock()
+		v.owned[id] = true
+		v.s.mu.Unlock()
+	}
 	reply.Session, reply.Base, reply.Err = id, base, toAPIError(err)
 	return nil
 }
@@ -171,5 +179,6 @@ func (v *Service) Close(args api.SessionArgs, reply *api.ErrReply) error {
 		return nil
 	}
 	delete(v.s.sessions, args.Session)
+	delete(v.owned, args.Session)
 	return nil
 }

@@ -341,3 +341,28 @@ func FuzzParseLine(f *testing.F) {
 		}
 	})
 }
+
+func TestInteractiveTerminal(t *testing.T) {
+	f := newFixture(t)
+	keys := "sh\tver\t\r" + // Tab completes "show " and "version "
+		"show ?" + "\x15" + // ? lists subcommands; Ctrl-U clears the line
+		"configure\r" + "set system hostname ttytest\r" + "commit\r" + "exit\r" +
+		"\x1b[A\x1b[A\r" // history: Up twice is "commit", which fails in operational mode
+	var out bytes.Buffer
+	if err := Run(f.env, strings.NewReader(keys), &out, true); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"alixsec v1.2.3 (go",
+		"alixsec> show ?\r\n",
+		"  interfaces     network interfaces, addresses and counters\r\n",
+		"committed revision 2\r\n",
+		"ttytest> ",
+		`% unknown command "commit": valid here: show, ping, configure, reboot, poweroff, exit`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, got)
+		}
+	}
+}

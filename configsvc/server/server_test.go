@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"alixsec/configsvc/api"
+	"alixsec/configsvc/model"
+	"alixsec/configsvc/store"
+)
+
+func start(t *testing.T) (*Server, string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "srv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	def, _ := model.Default("qemu")
+	st, err := store.Create(filepath.Join(dir, "c.db"), def, "", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(st, t.Logf)
+	go s.Serve(l)
+	t.Cleanup(func() { l.Close(); st.Close() })
+	return s, sock
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 200 && !cond(); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !cond() {
+		t.Fatal("condition not reached")
+	}
+}
+
+func TestSessionsEndWithTheirConnection(t *testing.T) {
+	s, sock := start(t)
+	ctx := context.Background()
+	a, err := api.Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := api.Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, c := range []*api.Client{a, a, b} {
+		if _, err := c.OpenSession(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.SessionCount(); n != 3 {
+		t.Fatalf("%d sessions, want 3", n)
+	}
+	a.Close()
+	waitFor(t, func() bool { return s.SessionCount() == 1 })
+}
+
+func TestTooManySessions(t *testing.T) {
+	s, sock := start(t)
+	ctx := context.Background()
+	c, err := api.Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < MaxSessions; i++ {
+		if _, err := c.OpenSession(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.OpenSession(ctx); !api.IsCode(err, api.CodeBusy) {
+		t.Fatalf("session %d: %v, want CodeBusy", MaxSessions+1, err)
+	}
+	// Idle sessions make room.
+	s.now = func() time.Time { return time.Now().Add(2 * SessionIdle) }
+	if _, err := c.OpenSession(ctx); err != nil {
+		t.Errorf("with idle sessions: %v", err)
+	}
+}
+
+func TestWaitTimesOutWithCurrentRevision(t *testing.T) {
+	s, _ := start(t)
+	start := time.Now()
+	r, err := s.waitAfter(1, 50*time.Millisecond)
+	if err != nil || r.Number != 1 || time.Since(start) < 50*time.Millisecond {
+		t.Errorf("waitAfter = %v, %v after %v", r, err, time.Since(start))
+	}
+}
