@@ -33,7 +33,7 @@ func Run(env Env, in io.Reader, out io.Writer, interactive bool) error {
 		t := term.NewTerminal(struct {
 			io.Reader
 			io.Writer
-		}{in, out}, "")
+		}{ctrlCClearsLine{in}, out}, "")
 		sh = New(env, t)
 		t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
 			return sh.onKey(t, line, pos, key)
@@ -131,3 +131,18 @@ func (r *pipeReader) readLine(prompt string) (string, error) {
 }
 
 func (r *pipeReader) readPassword(prompt string) (string, error) { return r.readLine(prompt) }
+
+// ctrlCClearsLine turns Ctrl-C into Ctrl-U: x/term ends ReadLine on
+// Ctrl-C as on end of input, but on a router console Ctrl-C should only
+// abandon the line being typed, not the login.
+type ctrlCClearsLine struct{ r io.Reader }
+
+func (c ctrlCClearsLine) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i := range p[:n] {
+		if p[i] == 3 {
+			p[i] = 21
+		}
+	}
+	return n, err
+}

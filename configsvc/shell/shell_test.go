@@ -346,11 +346,15 @@ func TestInteractiveTerminal(t *testing.T) {
 	f := newFixture(t)
 	keys := "sh\tver\t\r" + // Tab completes "show " and "version "
 		"show ?" + "\x15" + // ? lists subcommands; Ctrl-U clears the line
+		"reboot\x03" + // Ctrl-C abandons the line and keeps the login
 		"configure\r" + "set system hostname ttytest\r" + "commit\r" + "exit\r" +
 		"\x1b[A\x1b[A\r" // history: Up twice is "commit", which fails in operational mode
 	var out bytes.Buffer
 	if err := Run(f.env, strings.NewReader(keys), &out, true); err != nil {
 		t.Fatal(err)
+	}
+	if len(f.signals) != 0 {
+		t.Errorf("abandoned reboot line sent %v", f.signals)
 	}
 	got := out.String()
 	for _, want := range []string{
