@@ -20,7 +20,8 @@ const (
 // file systems are synced and the config partition is unmounted before the
 // kernel is told to restart or halt.
 type powerControl struct {
-	logger *log.Logger
+	logger       *log.Logger
+	stopServices func() // asks supervised services to stop, and waits a little
 }
 
 func (p *powerControl) watchSignals() {
@@ -38,6 +39,7 @@ func (p *powerControl) watchSignals() {
 
 func (p *powerControl) shutdown(cmd int, what string) {
 	p.logger.Printf("%s: stopping services", what)
+	p.stopServices()
 	unix.Kill(-1, unix.SIGTERM)
 	time.Sleep(2 * time.Second)
 	unix.Kill(-1, unix.SIGKILL)

@@ -1,64 +1,150 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"alixsec/board"
+	"alixsec/configsvc/api"
+	"alixsec/init/netconf"
 )
 
-// versionFile is written into the initramfs by the image builder.
-const versionFile = "/etc/alixsec-version"
+// Paths init owns.
+const (
+	versionFile = "/etc/alixsec-version" // written by the image builder
+	cfgDir      = "/cfg"                 // config partition mount point
+	logSocket   = "/run/log.sock"
+)
 
 // run is the boot sequence. It returns only on a fatal error.
-func run(logger *log.Logger) error {
+func run(console *log.Logger) error {
 	if os.Getpid() != 1 {
 		return fmt.Errorf("must run as PID 1, not PID %d", os.Getpid())
 	}
 	for _, c := range rootfs() {
 		if err := c.Create(); err != nil {
-			// A missing optional filesystem must not stop the boot: the
+			// A missing optional file system must not stop the boot: the
 			// console still comes up so an admin can look.
-			logger.Printf("rootfs: %s: %v", c, err)
+			console.Printf("rootfs: %s: %v", c, err)
 		}
 	}
 	cmdline, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
-		logger.Printf("read kernel command line: %v", err)
+		console.Printf("read kernel command line: %v", err)
 	}
-	boardName := cmdlineValue(string(cmdline), "alixsec.board")
-	b, err := board.Lookup(boardName)
+	b, err := board.Lookup(cmdlineValue(string(cmdline), "alixsec.board"))
 	if err != nil {
-		logger.Printf("%v; using qemu defaults", err)
+		console.Printf("%v; using qemu defaults", err)
 		b, _ = board.Lookup("qemu")
 	}
-
-	console, err := os.OpenFile("/dev/console", os.O_RDWR, 0)
+	tty, err := os.OpenFile("/dev/console", os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("open console: %w", err)
 	}
-	fmt.Fprintf(console, "\r\nalixsec %s board=%s\r\n", readVersion(), b.Name)
+	fmt.Fprintf(tty, "\r\nalixsec %s board=%s\r\n", readVersion(), b.Name)
 	if up, err := uptime(); err == nil {
-		fmt.Fprintf(console, "init: banner at %.3f s after kernel start\r\n", up.Seconds())
+		fmt.Fprintf(tty, "init: banner at %.3f s after kernel start\r\n", up.Seconds())
 	}
 
-	power := &powerControl{logger: logger}
-	go power.watchSignals()
+	// From here on init logs to the RAM ring (show log); only problems an
+	// admin must see at once also go to the console.
+	logs := newLogRing(2000, time.Now)
+	logger := log.New(logs.writer("init"), "", 0)
+	warn := log.New(io.MultiWriter(logs.writer("init"), crlfWriter{tty}), "init: ", 0)
+	if err := logs.listenLogSocket(logSocket); err != nil {
+		warn.Printf("%v", err)
+	}
+	if err := setLED(b.PowerLED, true); err != nil {
+		logger.Printf("%v", err)
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
 	reaper := newReaper(logger)
+	go reaper.loop()
+	sup := &supervisor{logger: logger, reaper: reaper, logs: logs.writer}
+
+	var services []*service
+	if fileExists("/bbin/configsvc") {
+		if err := mountConfigPartition(logger); err != nil {
+			warn.Printf("config partition: %v", err)
+		}
+		services = append(services, configsvcService(cfgDir, b.Name))
+		h, err := netlink.NewHandle()
+		if err != nil {
+			warn.Printf("netlink: %v", err)
+		} else {
+			f := &configFollower{logger: logger, socket: api.DefaultSocket, net: netconf.New(h, logger.Printf), logs: logs}
+			go f.run(ctx)
+		}
+	}
+	if fileExists("/bbin/ikesvc") {
+		services = append(services, &service{name: "ikesvc", env: serviceEnv(),
+			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", "/run/ikesvc.sock"}})
+	}
+	for _, svc := range services {
+		go sup.run(ctx, svc)
+	}
+	wd := &watchdog{logger: logger, device: b.Watchdog, interval: 10 * time.Second, healthy: func() bool {
+		for _, svc := range services {
+			if !svc.running() {
+				return false
+			}
+		}
+		return true
+	}}
+	go wd.run(ctx)
+
+	power := &powerControl{logger: warn, stopServices: func() {
+		stop()
+		time.Sleep(time.Second)
+	}}
+	go power.watchSignals()
+
+	consoleArgv := []string{"/bin/sh"}
+	if fileExists("/bbin/cli") {
+		consoleArgv = []string{"/bbin/cli", "-socket", api.DefaultSocket, "-log-socket", logSocket}
+	}
 	shell := &consoleShell{
 		logger:  logger,
 		reaper:  reaper,
 		tty:     "/dev/ttyS0",
-		argv:    []string{"/bin/sh"},
-		env:     []string{"PATH=/bbin:/bin:/ubin", "HOME=/", "TERM=vt100"},
+		argv:    consoleArgv,
+		env:     append(serviceEnv(), "TERM=vt100"),
 		backoff: time.Second,
 	}
-	go shell.run()
-	reaper.loop()
+	shell.run()
 	return nil
+}
+
+// mountConfigPartition finds and mounts the CF config partition on cfgDir.
+func mountConfigPartition(logger *log.Logger) error {
+	dev, err := findConfigPartition("/sys/class/block", "/dev")
+	if err != nil {
+		return err
+	}
+	ro, err := mountConfig(dev, cfgDir)
+	if err != nil && !ro {
+		return err
+	}
+	logger.Printf("config partition %s mounted on %s (read-only: %v)", dev, cfgDir, ro)
+	return err
+}
+
+// crlfWriter turns \n into \r\n for a raw serial console.
+type crlfWriter struct{ w io.Writer }
+
+func (c crlfWriter) Write(p []byte) (int, error) {
+	if _, err := c.w.Write([]byte(strings.ReplaceAll(string(p), "\n", "\r\n"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func readVersion() string {
@@ -80,7 +166,7 @@ func cmdlineValue(cmdline, key string) string {
 	return ""
 }
 
-// uptime is the time since the kernel started, from CLOCK_BOOTTIME.
+// uptime is the time since the kernel started, from /proc/uptime.
 func uptime() (time.Duration, error) {
 	data, err := os.ReadFile("/proc/uptime")
 	if err != nil {

@@ -112,6 +112,13 @@ func (svc *service) setState(state string, pid int) {
 	svc.mu.Unlock()
 }
 
+// running reports whether the service is up now.
+func (svc *service) running() bool {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	return svc.state == "running"
+}
+
 // status describes the service for logs and `show system`.
 func (svc *service) status() string {
 	svc.mu.Lock()
