@@ -21,6 +21,7 @@ type configFollower struct {
 	socket string
 	net    *netconf.Applier
 	logs   *logRing
+	clock  *clockKeeper
 }
 
 // run follows configsvc until ctx ends, reconnecting when it restarts.
@@ -71,6 +72,7 @@ func (f *configFollower) apply(cfg *model.Config) {
 	if err := f.net.Apply(networkConfig(cfg)); err != nil {
 		f.logger.Printf("config: network: %v", err)
 	}
+	f.clock.setServers(cfg.System.NTPServers)
 	f.logs.setForward(nil)
 	if host := cfg.System.SyslogHost; host != "" {
 		fwd, err := newSyslogForwarder(host, cfg.System.Hostname)

@@ -80,7 +80,9 @@ func run(console *log.Logger) error {
 		if err != nil {
 			warn.Printf("netlink: %v", err)
 		} else {
-			f := &configFollower{logger: logger, socket: api.DefaultSocket, net: netconf.New(h, logger.Printf), logs: logs}
+			clock := newClockKeeper(logger)
+			go clock.run(ctx)
+			f := &configFollower{logger: logger, socket: api.DefaultSocket, net: netconf.New(h, logger.Printf), logs: logs, clock: clock}
 			go f.run(ctx)
 		}
 	}
