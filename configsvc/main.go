@@ -5,7 +5,8 @@
 //	configsvc -db /perm/config/config.db -socket /run/configsvc.sock -default-board qemu
 //
 // On first boot (no database file) it writes the built-in default for the
-// board as revision 1. A damaged database is never overwritten: configsvc
+// board as revision 1, or the -preseed file of set lines if it exists and
+// validates. A damaged database is never overwritten: configsvc
 // exits with an error, unless -recover-corrupt is given, which renames the
 // damaged file aside (PATH.corrupt-TIME) before starting from the default.
 package main
@@ -24,6 +25,7 @@ import (
 	"alixsec/configsvc/api"
 	"alixsec/configsvc/model"
 	"alixsec/configsvc/server"
+	"alixsec/configsvc/settext"
 	"alixsec/configsvc/store"
 )
 
@@ -39,11 +41,12 @@ func run(args []string, logger *log.Logger) error {
 	dbPath := fs.String("db", "/perm/config/config.db", "bbolt database file on the config partition")
 	socket := fs.String("socket", api.DefaultSocket, "unix socket to serve the API on")
 	board := fs.String("default-board", "", "board whose built-in default is written on first boot: alix, wrap or qemu")
+	preseed := fs.String("preseed", "", "set-lines file to use instead of the built-in default on first boot (ignored if missing)")
 	recoverCorrupt := fs.Bool("recover-corrupt", false, "rename a damaged database aside and start from the default instead of exiting")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := openStore(*dbPath, *board, *recoverCorrupt, logger)
+	st, err := openStore(*dbPath, *board, *preseed, *recoverCorrupt, logger)
 	if err != nil {
 		return err
 	}
@@ -73,7 +76,7 @@ func run(args []string, logger *log.Logger) error {
 
 // openStore opens the database, creating it from the board default on
 // first boot.
-func openStore(path, board string, recoverCorrupt bool, logger *log.Logger) (*store.Store, error) {
+func openStore(path, board, preseed string, recoverCorrupt bool, logger *log.Logger) (*store.Store, error) {
 	st, err := store.Open(path, store.Options{})
 	var corrupt *store.CorruptError
 	switch {
@@ -90,11 +93,38 @@ func openStore(path, board string, recoverCorrupt bool, logger *log.Logger) (*st
 	default:
 		return nil, err
 	}
+	if cfg, err := loadPreseed(preseed); err != nil {
+		logger.Printf("ignoring preseed: %v", err)
+	} else if cfg != nil {
+		logger.Printf("first boot: using preseeded %s", preseed)
+		return store.Create(path, cfg, "preseeded from "+preseed, store.Options{})
+	}
 	def, err := model.Default(board)
 	if err != nil {
 		return nil, err
 	}
 	return store.Create(path, def, "factory default for board "+board, store.Options{})
+}
+
+// loadPreseed reads a set-lines file kept on the card for first boot; a
+// missing file is no error (nil config), an invalid one is.
+func loadPreseed(path string) (*model.Config, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cfg, err := settext.Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
 }
 
 // listen binds the API socket, replacing a stale socket file left by a

@@ -147,3 +147,10 @@ type RollbackArgs struct {
 
 // ErrReply is the reply of calls that return only success or an error.
 type ErrReply struct{ Err *Error }
+
+// LoadArgs replaces a session's candidate with a whole config in set-line
+// text (see package settext).
+type LoadArgs struct {
+	Session uint64
+	Text    string
+}

@@ -238,3 +238,13 @@ func (s *Session) Close(ctx context.Context) error {
 	}
 	return errOf(r.Err)
 }
+
+// Load replaces the candidate with text, a whole config as set lines.
+// Each line is checked as set checks it; commit validates the whole.
+func (s *Session) Load(ctx context.Context, text string) error {
+	var r ErrReply
+	if err := s.c.call(ctx, "Load", LoadArgs{Session: s.ID, Text: text}, &r); err != nil {
+		return err
+	}
+	return errOf(r.Err)
+}

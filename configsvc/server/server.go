@@ -105,6 +105,8 @@ func toAPIError(err error) *api.Error {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, new(*settext.LineError)):
+		return api.Errorf(api.CodeInvalid, "%v", err)
 	case errors.As(err, &stale):
 		return api.Errorf(api.CodeStale, "%v", err)
 	case errors.As(err, &invalid):

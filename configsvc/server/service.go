@@ -182,3 +182,20 @@ func (v *Service) Close(args api.SessionArgs, reply *api.ErrReply) error {
 	delete(v.owned, args.Session)
 	return nil
 }
+
+// Load replaces a session's candidate with a set-line text.
+func (v *Service) Load(args api.LoadArgs, reply *api.ErrReply) error {
+	cfg, err := settext.ParseString(args.Text)
+	if err != nil {
+		reply.Err = api.Errorf(api.CodeInvalid, "%v", err)
+		return nil
+	}
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	se, err := v.s.session(args.Session)
+	if err == nil {
+		se.candidate = cfg
+	}
+	reply.Err = toAPIError(err)
+	return nil
+}

@@ -39,6 +39,7 @@ func configCommands() []*command {
 		{name: "commit", help: "validate and make the candidate running", args: "[comment]", run: (*Shell).commit},
 		{name: "discard", help: "drop changes: candidate = running", run: (*Shell).discard},
 		{name: "rollback", help: "load revision N into the candidate (then commit)", args: "<N>", run: (*Shell).rollback, complete: completeRevision},
+		{name: "load", help: "replace the candidate with a file of set lines", args: "<file>", run: (*Shell).load},
 		{name: "exit", help: "leave configuration mode", run: (*Shell).exitConfig},
 	}
 }

@@ -2,6 +2,7 @@ package shell
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"alixsec/configsvc/model"
@@ -106,6 +107,25 @@ func (sh *Shell) rollback(args []string) error {
 		return err
 	}
 	fmt.Fprintf(sh.out, "candidate loaded from revision %d; commit to make it running\n", n)
+	return nil
+}
+
+// load reads a file of set lines (for example an exported config on a
+// USB stick or the config partition) into the candidate.
+func (sh *Shell) load(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("load needs one file name")
+	}
+	b, err := os.ReadFile(args[0])
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	if err := sh.sess.Load(ctx, string(b)); err != nil {
+		return fmt.Errorf("load %s: %w", args[0], err)
+	}
+	fmt.Fprintf(sh.out, "candidate replaced from %s; compare, then commit\n", args[0])
 	return nil
 }
 

@@ -79,7 +79,7 @@ func TestOneLineErrors(t *testing.T) {
 		{true, "set", "% set what? expected one of system, interfaces, routes, ipsec, pki\n"},
 		{true, "rollback x", `% revision "x": must be a revision number (see show history)` + "\n"},
 		{true, "s", `% ambiguous command "s": could be set, show` + "\n"},
-		{true, "configure", `% unknown command "configure": valid here: set, delete, show, compare, commit, discard, rollback, exit` + "\n"},
+		{true, "configure", `% unknown command "configure": valid here: set, delete, show, compare, commit, discard, rollback, load, exit` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
@@ -368,5 +368,26 @@ func TestInteractiveTerminal(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("terminal output lacks %q:\n%q", want, got)
 		}
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.set")
+	os.WriteFile(good, []byte("# exported\nset system hostname loaded\nset interfaces eth1 mtu 1400\n"), 0o644)
+	bad := filepath.Join(dir, "bad.set")
+	os.WriteFile(bad, []byte("set system hostname ok\nset interfaces eth1 mtu 1\n"), 0o644)
+	out := f.exec("configure", "load "+bad, "load "+good, "compare", "commit", "exit")
+	for _, want := range []string{
+		"% load " + bad + ": line 2: interfaces eth1 mtu 1: must be 576..9000\n",
+		"+ set system hostname loaded\n", "- set interfaces eth0 address 10.99.0.1/24\n", "committed revision 2\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if f.sh.Prompt() != "loaded> " {
+		t.Errorf("prompt %q", f.sh.Prompt())
 	}
 }
