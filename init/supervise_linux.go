@@ -42,11 +42,17 @@ type supervisor struct {
 	logger *log.Logger
 	reaper *reaper
 	logs   func(source string) io.Writer
+	// backoff bounds; zero means minBackoff and maxBackoff.
+	minBackoff, maxBackoff time.Duration
 }
 
 // run keeps svc running until ctx is done.
 func (s *supervisor) run(ctx context.Context, svc *service) {
-	backoff := minBackoff
+	lo, hi := s.minBackoff, s.maxBackoff
+	if lo == 0 {
+		lo, hi = minBackoff, maxBackoff
+	}
+	backoff := lo
 	for ctx.Err() == nil {
 		svc.setState("starting", 0)
 		started := time.Now()
@@ -61,14 +67,14 @@ func (s *supervisor) run(ctx context.Context, svc *service) {
 			}
 		}
 		if time.Since(started) > stableAfter {
-			backoff = minBackoff
+			backoff = lo
 		}
 		svc.setState("backoff", 0)
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, maxBackoff)
+		backoff = min(2*backoff, hi)
 		svc.mu.Lock()
 		svc.restarts++
 		svc.mu.Unlock()
