@@ -139,12 +139,16 @@ func newECDH(g DHGroup, curve ecdh.Curve, random io.Reader) (*ecdhKE, error) {
 	if err != nil {
 		return nil, fmt.Errorf("suite: %v key: %w", g, err)
 	}
+	return ecdhFromPrivate(g, curve, priv), nil
+}
+
+func ecdhFromPrivate(g DHGroup, curve ecdh.Curve, priv *ecdh.PrivateKey) *ecdhKE {
 	k := &ecdhKE{g: g, curve: curve, priv: priv, nist: g != DHCurve25519}
 	k.pub = priv.PublicKey().Bytes()
 	if k.nist {
 		k.pub = k.pub[1:] // RFC 5903 7: x | y without the uncompressed-point byte
 	}
-	return k, nil
+	return k
 }
 
 func (k *ecdhKE) Group() DHGroup    { return k.g }
