@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"syscall"
 	"time"
 
@@ -57,6 +58,7 @@ func run(stdin *os.File, stdout io.Writer, args []string) error {
 	}
 	fd := int(stdin.Fd())
 	if !term.IsTerminal(fd) {
+		env.StartShell = func() error { return runShell(stdin, stdout) }
 		return shell.Run(env, stdin, stdout, false)
 	}
 	old, err := term.MakeRaw(fd)
@@ -64,7 +66,30 @@ func run(stdin *os.File, stdout io.Writer, args []string) error {
 		return fmt.Errorf("switching console to raw mode: %w", err)
 	}
 	defer term.Restore(fd, old)
+	env.StartShell = func() error {
+		// The shell gets the terminal as it was before raw mode, and the
+		// CLI takes it back afterwards.
+		if err := term.Restore(fd, old); err != nil {
+			return err
+		}
+		defer term.MakeRaw(fd)
+		return runShell(stdin, stdout)
+	}
 	return shell.Run(env, stdin, stdout, true)
+}
+
+// runShell runs the console shell until the admin leaves it with exit.
+func runShell(stdin *os.File, stdout io.Writer) error {
+	cmd := exec.Command("/bin/sh")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stdout
+	if err := cmd.Run(); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return nil // the shell's own exit status is not the CLI's error
+		}
+		return fmt.Errorf("shell: %w", err)
+	}
+	return nil
 }
 
 // dialWithRetry waits for configsvc, which init may still be starting.

@@ -23,6 +23,9 @@ func operationalCommands() []*command {
 		}},
 		{name: "ping", help: "send ICMP echo requests", args: "<address> [count <1-100>]", run: (*Shell).ping, complete: completePing},
 		{name: "configure", help: "enter configuration mode", run: (*Shell).configure},
+		{name: "start", help: "start an interactive program", sub: []*command{
+			{name: "shell", help: "a Unix shell on the console (exit returns to the CLI)", run: (*Shell).startShell},
+		}},
 		{name: "reboot", help: "restart the appliance", run: (*Shell).reboot},
 		{name: "poweroff", help: "halt the appliance", run: (*Shell).poweroff},
 		{name: "exit", help: "log out", run: (*Shell).logout},

@@ -31,3 +31,12 @@ func (sh *Shell) logout(args []string) error {
 	sh.quit = true
 	return nil
 }
+
+// startShell hands the console to a Unix shell for diagnostics the CLI
+// does not offer (ls, ip, dmesg, ps ...).
+func (sh *Shell) startShell(args []string) error {
+	if sh.env.StartShell == nil {
+		return fmt.Errorf("start shell is not available here")
+	}
+	return sh.env.StartShell()
+}

@@ -41,6 +41,9 @@ type Env struct {
 	Sleep func(time.Duration)
 	// Dial reconnects to configsvc after it restarted (optional).
 	Dial func() (*api.Client, error)
+	// StartShell runs /bin/sh on the console for `start shell` (nil: not
+	// offered).
+	StartShell func() error
 	// Timeout bounds each API call and socket conversation.
 	Timeout time.Duration
 }

@@ -65,11 +65,13 @@ func TestOneLineErrors(t *testing.T) {
 		line string
 		want string
 	}{
-		{false, "frobnicate", `% unknown command "frobnicate": valid here: show, ping, configure, reboot, poweroff, exit` + "\n"},
+		{false, "frobnicate", `% unknown command "frobnicate": valid here: show, ping, configure, start, reboot, poweroff, exit` + "\n"},
 		{false, "show", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, system, version\n"},
 		{false, "show ipsec bogus", `% show ipsec: unknown command "bogus": valid here: sa` + "\n"},
 		{false, "show version now", `% show version: unexpected "now": takes no arguments` + "\n"},
-		{false, "s", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, system, version\n"},
+		{false, "s", `% ambiguous command "s": could be show, start` + "\n"},
+		{false, "sh", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, system, version\n"},
+		{false, "start shell", "% start shell is not available here\n"},
 		{false, "ping", "% usage: ping <address> [count <1-100>]\n"},
 		{false, "ping 127.0.0.1 count 0", `% ping count "0": must be 1..100` + "\n"},
 		{false, `show "unterminated`, "% column 6: unterminated double quote\n"},
@@ -265,9 +267,13 @@ func TestShowSystemAndInterfaces(t *testing.T) {
 	os.WriteFile(filepath.Join(f.env.ProcRoot, "uptime"), []byte("3725.40 100.00\n"), 0o644)
 	os.WriteFile(filepath.Join(f.env.ProcRoot, "meminfo"), []byte("MemTotal:  262144 kB\nMemFree: 1000 kB\nMemAvailable:  204800 kB\n"), 0o644)
 	os.WriteFile(filepath.Join(f.env.ProcRoot, "loadavg"), []byte("0.10 0.20 0.30 1/50 99\n"), 0o644)
+	sys := t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "block", "sda"), 0o755)
+	os.WriteFile(filepath.Join(sys, "block", "sda", "stat"), []byte("  120 0 4800 30 7 0 56 2 0 40 32 0 0 0 0\n"), 0o644)
+	f.sh.env.SysRoot = sys
 	out := f.exec("show system")
 	want := "hostname:  alixsec\nuptime:    1h2m5s\nmemory:    256 MiB total, 200 MiB available\nload:      0.10 0.20 0.30\nrevision:  1, committed "
-	if !strings.HasPrefix(out, want) || !strings.HasSuffix(out, "(factory default)\n") {
+	if !strings.HasPrefix(out, want) || !strings.HasSuffix(out, "(factory default)\ndisk sda: 56 sectors written since boot\n") {
 		t.Errorf("show system =\n%s\nwant prefix\n%s", out, want)
 	}
 	out = f.exec("show interfaces")
@@ -363,7 +369,7 @@ func TestInteractiveTerminal(t *testing.T) {
 		"  interfaces     network interfaces, addresses and counters\r\n",
 		"committed revision 2\r\n",
 		"ttytest> ",
-		`% unknown command "commit": valid here: show, ping, configure, reboot, poweroff, exit`,
+		`% unknown command "commit": valid here: show, ping, configure, start, reboot, poweroff, exit`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("terminal output lacks %q:\n%q", want, got)

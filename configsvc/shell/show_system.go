@@ -35,7 +35,49 @@ func (sh *Shell) showSystem(args []string) error {
 		}
 	}
 	fmt.Fprintf(sh.out, "revision:  %d, committed %s%s\n", snap.Revision, snap.Time.UTC().Format("2006-01-02 15:04:05 UTC"), commentSuffix(snap.Comment))
+	for _, d := range readDiskWrites(sh.env.SysRoot) {
+		fmt.Fprintf(sh.out, "disk %s: %d sectors written since boot\n", d.name, d.sectorsWritten)
+	}
 	return nil
+}
+
+type diskWrites struct {
+	name           string
+	sectorsWritten uint64
+}
+
+// readDiskWrites reads field 7 (sectors written) of each disk's
+// /sys/block/NAME/stat: the admin, and the CF wear test, can see that
+// nothing writes to the card in normal running.
+func readDiskWrites(sys string) []diskWrites {
+	if sys == "" {
+		sys = "/sys"
+	}
+	entries, err := os.ReadDir(filepath.Join(sys, "block"))
+	if err != nil {
+		return nil
+	}
+	var out []diskWrites
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(sys, "block", name, "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 7 {
+			continue
+		}
+		n, err := strconv.ParseUint(f[6], 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, diskWrites{name: name, sectorsWritten: n})
+	}
+	return out
 }
 
 func readUptime(proc string) (time.Duration, error) {
