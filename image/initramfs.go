@@ -20,6 +20,8 @@ import (
 func firmwarePrograms() []string {
 	return []string{
 		"./init",
+		"./configsvc",
+		"./configsvc/cli",
 	}
 }
 

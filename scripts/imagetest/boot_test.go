@@ -9,6 +9,9 @@ import (
 	"alixsec/scripts/qemu"
 )
 
+// cliPrompt is the operational-mode prompt, "<hostname>> ".
+var cliPrompt = regexp.MustCompile(`(?m)^([a-zA-Z0-9.-]+)> $`)
+
 // bootTimeout bounds each wait on the console. QEMU runs under TCG here
 // (no KVM for 32-bit guests) on a loaded two-core machine.
 const bootTimeout = 120 * time.Second
@@ -44,12 +47,19 @@ func bootImage(t *testing.T, image, board string) *qemu.VM {
 
 // TestBootThroughBootloader boots the ALIX and WRAP images from a -drive
 // disk (MBR, syslinux, kernel, initramfs) on a Pentium-class CPU with 64 MB,
-// waits for the banner, types `uname -m` at the shell and reads the answer.
+// waits for the banner and the CLI, starts a shell from the CLI, types
+// `uname -m` and reads the answer.
 func TestBootThroughBootloader(t *testing.T) {
 	for _, board := range []string{"alix", "wrap"} {
 		t.Run(board, func(t *testing.T) {
 			t.Parallel()
 			vm := bootImage(t, artifact(t, board+".img"), board)
+			if _, err := vm.Expect(cliPrompt, bootTimeout); err != nil {
+				t.Fatalf("CLI prompt: %v", err)
+			}
+			if err := vm.Type("start shell"); err != nil {
+				t.Fatal(err)
+			}
 			if err := vm.ExpectString("$ ", bootTimeout); err != nil {
 				t.Fatalf("shell prompt: %v", err)
 			}
