@@ -68,6 +68,11 @@ func StartCapture(ctx context.Context, node *Node, filter, file string) (*Captur
 	}
 }
 
+// settleTime lets packets that crossed the link just before Stop reach the
+// file: dumpcap reads with a 250 ms buffer timeout and drops what is still
+// in the kernel's buffer when SIGINT arrives (seen with the last ESP packet).
+const settleTime = 500 * time.Millisecond
+
 // Stop ends the capture (SIGINT, so dumpcap closes the file properly) and
 // waits for it, at most 10 s.
 func (c *Capture) Stop() error {
@@ -76,6 +81,7 @@ func (c *Capture) Stop() error {
 		return nil
 	default:
 	}
+	time.Sleep(settleTime)
 	_ = c.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-c.done:
