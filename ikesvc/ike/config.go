@@ -1,0 +1,155 @@
+package ike
+
+import (
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"time"
+
+	"alixsec/ikesvc/kernel"
+	"alixsec/ikesvc/pki"
+	"alixsec/ikesvc/suite"
+)
+
+// Transport sends one IKE message. from is the local address and port the
+// datagram must leave from (500 or the NAT-T port); the transport adds the
+// non-ESP marker on the NAT-T port. Send must not block and must not call
+// back into the Engine: the Engine holds its lock while sending.
+type Transport interface {
+	Send(packet []byte, from, to netip.AddrPort) error
+}
+
+// Clock is the time source. Production uses RealClock; tests a fake one
+// whose AfterFunc callbacks run when the test advances time.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f after d in its own goroutine; stop cancels it and
+	// reports whether it did.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+func (RealClock) Now() time.Time { return time.Now() }
+
+func (RealClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}
+
+// Logger receives the engine's messages: Errorf for failures an operator
+// must see (each names the peer and the reason), Verbosef for the rest.
+type Logger struct {
+	Verbosef func(format string, args ...any)
+	Errorf   func(format string, args ...any)
+}
+
+// Credentials are what we authenticate with.
+type Credentials struct {
+	Key  crypto.Signer
+	Cert *x509.Certificate
+	// Intermediates are sent after the leaf so peers need only the root.
+	Intermediates []*x509.Certificate
+	// ID is the default local identity; zero: the certificate's subject DN.
+	ID pki.Identity
+}
+
+// StartAction says when a peer's SAs come up.
+type StartAction int
+
+const (
+	StartNone  StartAction = iota // respond only
+	StartStart                    // initiate at once and after failures
+	StartTrap                     // install trap policies; initiate on the first packet
+)
+
+func (a StartAction) String() string {
+	switch a {
+	case StartNone:
+		return "none"
+	case StartStart:
+		return "start"
+	case StartTrap:
+		return "trap"
+	}
+	return fmt.Sprintf("start-action(%d)", int(a))
+}
+
+// PeerConfig is one configured peer with its single CHILD_SA.
+type PeerConfig struct {
+	Name string
+	// Remote is the peer's address; invalid means respond only (any address).
+	Remote netip.Addr
+	// RemoteID admits the authenticated peer. ExactIdentity is also sent as IDr.
+	RemoteID pki.PeerMatcher
+	// LocalID overrides Credentials.ID for this peer when valid (Type != 0).
+	LocalID  pki.Identity
+	Mode     kernel.Mode
+	LocalTS  []netip.Prefix // empty: our own address (host to host)
+	RemoteTS []netip.Prefix // empty: the peer's address
+	IKE      []suite.Proposal
+	ESP      []suite.Proposal
+	// DPDInterval is the liveness check period; 0 turns DPD off.
+	DPDInterval time.Duration
+	// RekeyTime is the CHILD_SA lifetime before a rekey; 0: DefaultRekeyTime.
+	RekeyTime   time.Duration
+	StartAction StartAction
+}
+
+// Equal reports whether two peer configs would negotiate the same SAs, so a
+// config reload can leave an unchanged peer's SAs alone.
+func (p *PeerConfig) Equal(o *PeerConfig) bool {
+	return p.Name == o.Name && p.Remote == o.Remote && p.RemoteID.String() == o.RemoteID.String() &&
+		p.LocalID.Equal(o.LocalID) && p.Mode == o.Mode &&
+		slices.Equal(p.LocalTS, o.LocalTS) && slices.Equal(p.RemoteTS, o.RemoteTS) &&
+		proposalsEqual(p.IKE, o.IKE) && proposalsEqual(p.ESP, o.ESP) &&
+		p.DPDInterval == o.DPDInterval && p.RekeyTime == o.RekeyTime && p.StartAction == o.StartAction
+}
+
+func proposalsEqual(a, b []suite.Proposal) bool {
+	return slices.EqualFunc(a, b, func(x, y suite.Proposal) bool { return x.String() == y.String() })
+}
+
+func (p *PeerConfig) validate() error {
+	switch {
+	case p.Name == "":
+		return errors.New("peer without a name")
+	case len(p.IKE) == 0:
+		return fmt.Errorf("peer %s: no IKE proposals", p.Name)
+	case len(p.ESP) == 0:
+		return fmt.Errorf("peer %s: no ESP proposals", p.Name)
+	case p.StartAction != StartNone && !p.Remote.IsValid():
+		return fmt.Errorf("peer %s: start action %v needs the peer's address", p.Name, p.StartAction)
+	}
+	return nil
+}
+
+func (p *PeerConfig) rekeyTime() time.Duration {
+	if p.RekeyTime > 0 {
+		return p.RekeyTime
+	}
+	return DefaultRekeyTime
+}
+
+// Config is everything an Engine needs.
+type Config struct {
+	Transport Transport
+	Kernel    kernel.Backend
+	Clock     Clock     // nil: RealClock
+	Random    io.Reader // nil: crypto/rand
+	Log       Logger    // nil funcs: discarded
+	Trust     *pki.TrustStore
+	Creds     Credentials
+	// Port is the IKE port (500) and NATTPort the NAT-T port (4500); tests
+	// running two engines on one host choose others.
+	Port, NATTPort uint16
+	// LocalAddr picks our source address for talking to remote when we
+	// initiate; nil: the engine cannot initiate.
+	LocalAddr func(remote netip.Addr) (netip.Addr, error)
+	// Ownership is the kernel ownership rule; zero: kernel.DefaultOwnership.
+	Ownership kernel.Ownership
+}

@@ -1,0 +1,31 @@
+package ike
+
+import "time"
+
+// Timers of RFC 7296 and our choices where the RFC leaves them open.
+const (
+	// RetransmitTimeout is the first retransmission interval of a request
+	// (RFC 7296 2.1 leaves it to the implementation); it doubles per try.
+	RetransmitTimeout = 500 * time.Millisecond
+	// RetransmitTries is how many times a request is retransmitted before
+	// the peer is declared dead (0.5+1+2+4+8 s, then 16 s of waiting).
+	RetransmitTries = 5
+	// HalfOpenTimeout bounds how long a responder keeps an IKE SA whose
+	// IKE_AUTH never came, so spoofed IKE_SA_INITs cannot pile up.
+	HalfOpenTimeout = 30 * time.Second
+	// DefaultRekeyTime is the CHILD_SA lifetime when the peer config sets none.
+	DefaultRekeyTime = time.Hour
+	// RestartDelay is how long a peer with start action "start" waits after
+	// a failed or dead IKE SA before initiating again.
+	RestartDelay = 5 * time.Second
+	// MaxInvalidKERetries bounds INVALID_KE_PAYLOAD round trips (RFC 7296 1.2).
+	MaxInvalidKERetries = 2
+	// MaxCookieRetries bounds COOKIE round trips (RFC 7296 2.6).
+	MaxCookieRetries = 1
+	// NonceLen is the nonce we send: RFC 7296 2.10 wants at least half the
+	// PRF key size and at least 128 bits; 32 bytes covers SHA-512's 256 bits.
+	NonceLen = 32
+	// ReplayWindow is the ESP anti-replay window installed with every SA
+	// (the kernel's legacy bitmap holds 32 without ESN).
+	ReplayWindow = 32
+)

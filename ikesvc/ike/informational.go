@@ -1,0 +1,50 @@
+package ike
+
+import (
+	"errors"
+
+	"alixsec/ikesvc/wire"
+)
+
+var errBadNonce = errors.New("nonce missing or not 16-256 bytes")
+
+// consumeInformationalRequest answers an INFORMATIONAL: Deletes of CHILD
+// SAs (answered with the Deletes of our halves) or of the IKE SA, error
+// notifies (logged), or nothing at all (a liveness check).
+func (sa *ikeSA) consumeInformationalRequest(m *wire.Message) {
+	var ours []uint32
+	removed := false
+	for _, p := range m.Protected {
+		switch p := p.(type) {
+		case *wire.Delete:
+			switch p.Protocol {
+			case wire.ProtocolIKE:
+				sa.e.log.Verbosef("ike: peer %s: peer deleted IKE SA %x", sa.peerName(), sa.ourSPI())
+				sa.respond(m, nil)
+				sa.close(false)
+				return
+			case wire.ProtocolESP:
+				for _, spi := range p.SPIs {
+					if c := sa.childByOutSPI(spi); c != nil {
+						ours = append(ours, c.inSPI)
+						sa.removeChild(c)
+						removed = true
+						sa.e.log.Verbosef("ike: peer %s: peer deleted CHILD_SA %08x_i %08x_o", sa.peerName(), c.inSPI, c.outSPI)
+					}
+				}
+			}
+		case *wire.Notify:
+			if p.Type.IsError() {
+				sa.e.log.Errorf("ike: peer %s: peer reports %v", sa.peerName(), p.Type)
+			}
+		}
+	}
+	if removed {
+		sa.e.syncKernel()
+	}
+	var resp []wire.Payload
+	if len(ours) > 0 {
+		resp = append(resp, &wire.Delete{Protocol: wire.ProtocolESP, SPIs: ours})
+	}
+	sa.respond(m, resp)
+}

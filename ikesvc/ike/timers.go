@@ -1,0 +1,117 @@
+package ike
+
+import (
+	"time"
+
+	"alixsec/ikesvc/wire"
+)
+
+// timer is a restartable one-shot timer whose callback runs under the
+// engine lock and never after Del: a generation number makes a callback
+// that lost the race against Del or Mod a no-op (the same guarantee
+// wireguard-go's Timer gets from its own lock).
+type timer struct {
+	e       *Engine
+	fire    func()
+	gen     uint64
+	pending bool
+	stop    func() bool
+}
+
+func (e *Engine) newTimer(fire func()) *timer { return &timer{e: e, fire: fire} }
+
+// Mod (re)arms the timer to fire after d. Call with e.mu held.
+func (t *timer) Mod(d time.Duration) {
+	t.Del()
+	t.pending = true
+	gen := t.gen
+	t.stop = t.e.clock.AfterFunc(d, func() {
+		t.e.mu.Lock()
+		defer t.e.mu.Unlock()
+		if t.gen != gen || !t.pending || t.e.closed {
+			return
+		}
+		t.pending = false
+		t.fire()
+	})
+}
+
+// Del disarms the timer. Call with e.mu held.
+func (t *timer) Del() {
+	if t.stop != nil {
+		t.stop()
+		t.stop = nil
+	}
+	t.pending = false
+	t.gen++
+}
+
+// IsPending reports whether the timer is armed.
+func (t *timer) IsPending() bool { return t.pending }
+
+// timersInit arms the IKE SA's own timers: half-open expiry for a
+// responder. Should be called after an SA is created.
+func (sa *ikeSA) timersInit() {
+	sa.retransmit = sa.e.newTimer(sa.expiredRetransmit)
+	sa.lifetime = sa.e.newTimer(sa.expiredHalfOpen)
+	sa.dpd = sa.e.newTimer(sa.expiredDPD)
+	if !sa.initiator {
+		sa.lifetime.Mod(HalfOpenTimeout)
+	}
+}
+
+// timersEstablished stops the half-open timer and starts DPD. Should be
+// called after IKE_AUTH completes.
+func (sa *ikeSA) timersEstablished() {
+	sa.lifetime.Del()
+	if d := sa.dpdInterval(); d > 0 {
+		sa.dpd.Mod(d)
+	}
+}
+
+// timersStop disarms everything. Should be called when the SA closes.
+func (sa *ikeSA) timersStop() {
+	sa.retransmit.Del()
+	sa.lifetime.Del()
+	sa.dpd.Del()
+	for _, c := range sa.children {
+		c.rekey.Del()
+	}
+}
+
+// expiredRetransmit resends the pending request, or declares the peer dead
+// after RetransmitTries.
+func (sa *ikeSA) expiredRetransmit() {
+	req := sa.pending
+	if req == nil {
+		return
+	}
+	if req.tries >= RetransmitTries {
+		sa.fail(req.exchange.String()+" request got no response after retransmissions", true)
+		return
+	}
+	req.tries++
+	sa.e.log.Verbosef("ike: peer %s: retransmitting %v request %d (try %d)", sa.peerName(), req.exchange, req.id, req.tries)
+	sa.e.send(req.packet, sa.local, sa.remote)
+	sa.retransmit.Mod(RetransmitTimeout << req.tries)
+}
+
+// expiredHalfOpen drops a responder SA whose IKE_AUTH never came.
+func (sa *ikeSA) expiredHalfOpen() {
+	if sa.state != StateEstablished {
+		sa.fail("IKE_AUTH did not complete within "+HalfOpenTimeout.String(), false)
+	}
+}
+
+// expiredDPD sends an empty INFORMATIONAL when the peer has been silent
+// for a DPD interval (RFC 7296 2.4); its retransmissions decide liveness.
+func (sa *ikeSA) expiredDPD() {
+	d := sa.dpdInterval()
+	if d <= 0 || sa.state != StateEstablished {
+		return
+	}
+	if idle := sa.e.clock.Now().Sub(sa.lastReceived); idle >= d && sa.pending == nil && len(sa.queue) == 0 {
+		sa.queueRequest(wire.ExchangeInformational, func() []wire.Payload { return nil }, func(*wire.Message) {})
+	}
+	sa.dpd.Mod(d)
+}
