@@ -88,6 +88,7 @@ func (m *Message) AppendEncode(dst []byte, c SKCipher) ([]byte, error) {
 	}
 	start := len(dst)
 	b := appendHeader(dst, &m.Header)
+	b[start+16] = byte(PayloadNone) // computed below, never taken from m
 	var err error
 	prevNext := start + 16 // where the next-payload byte of the previous element is
 	b, prevNext, err = appendChain(b, m.Payloads, prevNext)
