@@ -9,9 +9,6 @@ import (
 	"alixsec/scripts/qemu"
 )
 
-// cliPrompt is the operational-mode prompt, "<hostname>> ".
-var cliPrompt = regexp.MustCompile(`(?m)^([a-zA-Z0-9.-]+)> $`)
-
 // bootTimeout bounds each wait on the console. QEMU runs under TCG here
 // (no KVM for 32-bit guests) on a loaded two-core machine.
 const bootTimeout = 120 * time.Second
@@ -54,7 +51,7 @@ func TestBootThroughBootloader(t *testing.T) {
 		t.Run(board, func(t *testing.T) {
 			t.Parallel()
 			vm := bootImage(t, artifact(t, board+".img"), board)
-			if _, err := vm.Expect(cliPrompt, bootTimeout); err != nil {
+			if _, err := vm.Expect(qemu.CLIPrompt, bootTimeout); err != nil {
 				t.Fatalf("CLI prompt: %v", err)
 			}
 			if err := vm.Type("start shell"); err != nil {

@@ -5,8 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +74,7 @@ func (b *board) boot() string {
 			b.t.Logf("console log of boot %d:\n%s", boot, vm.Log())
 		}
 	})
-	m, err := vm.Expect(cliPrompt, bootTimeout)
+	m, err := vm.Expect(qemu.CLIPrompt, bootTimeout)
 	if err != nil {
 		b.t.Fatalf("boot %d: CLI prompt: %v", boot, err)
 	}
@@ -96,31 +94,20 @@ func (b *board) kill() {
 // next prompt (operational "> " or configuration "# ").
 func (b *board) run(line string) string {
 	b.t.Helper()
-	if err := b.vm.Type(line); err != nil {
+	out, err := b.vm.Command(line, bootTimeout)
+	if err != nil {
 		b.t.Fatal(err)
 	}
-	m, err := b.vm.Expect(commandOutput, bootTimeout)
-	if err != nil {
-		b.t.Fatalf("after %q: %v", line, err)
-	}
-	return strings.ReplaceAll(m[1], "\r", "")
+	return out
 }
-
-// commandOutput matches the rest of the echoed command line, the output,
-// and the next prompt at the very end of the console output.
-var commandOutput = regexp.MustCompile(`(?s)\r?\n(.*?)[a-zA-Z0-9.-]+[>#] $`)
-
-var sectorsRe = regexp.MustCompile(`disk sda: (\d+) sectors written since boot`)
 
 // sectorsWritten reads the CF card's write counter from `show system`.
 func (b *board) sectorsWritten() int {
 	b.t.Helper()
-	out := b.run("show system")
-	m := sectorsRe.FindStringSubmatch(out)
-	if m == nil {
-		b.t.Fatalf("show system has no sda write counter:\n%s", out)
+	n, err := b.vm.SectorsWritten(bootTimeout)
+	if err != nil {
+		b.t.Fatal(err)
 	}
-	n, _ := strconv.Atoi(m[1])
 	return n
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,7 +98,7 @@ func startCharon(t *testing.T, node *Node) *Charon {
 				t.Errorf("stop charon: %v", err)
 			}
 			if t.Failed() {
-				t.Logf("charon %s log:\n%s", node.Name, c.Log())
+				t.Logf("charon %s log:\n%s", node.Name, withoutViciChatter(c.Log()))
 			}
 		})
 	}
@@ -121,4 +122,16 @@ func charonWith(t *testing.T, p *PKI, node *Node, host string, cas []NamedPEM, c
 		t.Fatal(err)
 	}
 	return c
+}
+
+// withoutViciChatter drops the lines charon logs for every swanctl call,
+// which drown the IKE story in a failed test's output.
+func withoutViciChatter(log string) string {
+	var keep []string
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "] vici client ") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }

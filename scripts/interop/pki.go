@@ -27,12 +27,12 @@ const (
 
 // Host names in the test PKI.
 const (
-	HostMoon     = "moon"      // ECDSA P-256, main CA
-	HostSun      = "sun"       // ECDSA P-256, main CA
-	HostMoonRSA  = "moon-rsa"  // RSA 2048, main CA
-	HostSunRSA   = "sun-rsa"   // RSA 2048, main CA
-	HostRevoked  = "revoked"   // ECDSA P-256, main CA, revoked (in the intermediate's CRL)
-	HostStranger = "stranger"  // ECDSA P-256, issued by the foreign (unknown) CA
+	HostMoon     = "moon"     // ECDSA P-256, main CA
+	HostSun      = "sun"      // ECDSA P-256, main CA
+	HostMoonRSA  = "moon-rsa" // RSA 2048, main CA
+	HostSunRSA   = "sun-rsa"  // RSA 2048, main CA
+	HostRevoked  = "revoked"  // ECDSA P-256, main CA, revoked (in the intermediate's CRL)
+	HostStranger = "stranger" // ECDSA P-256, issued by the foreign (unknown) CA
 )
 
 // NamedPEM is one PEM file with the name it goes by (file stem, and the

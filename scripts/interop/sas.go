@@ -9,41 +9,41 @@ import (
 
 // IKESA is one IKE_SA from `swanctl --list-sas --raw`.
 type IKESA struct {
-	Name                     string // connection name
-	UniqueID                 string
-	State                    string // ESTABLISHED, CONNECTING, ...
-	LocalHost, RemoteHost    string
-	LocalPort, RemotePort    int
-	LocalID, RemoteID        string
-	Initiator                bool
-	InitiatorSPI             string // hex
-	ResponderSPI             string // hex
-	NATLocal, NATRemote      bool   // NAT detected at this end / the peer's end
-	NATFake, NATAny          bool   // NAT faked (libipsec's forced encapsulation) / any of them
-	EncrAlg, IntegAlg        string // e.g. AES_CBC, HMAC_SHA2_256_128
-	EncrKeysize              int
-	PRFAlg, DHGroup          string // e.g. PRF_HMAC_SHA2_256, CURVE_25519
-	Children                 []ChildSA
-	Fields                   map[string]string // every scalar, as printed
+	Name                  string // connection name
+	UniqueID              string
+	State                 string // ESTABLISHED, CONNECTING, ...
+	LocalHost, RemoteHost string
+	LocalPort, RemotePort int
+	LocalID, RemoteID     string
+	Initiator             bool
+	InitiatorSPI          string // hex
+	ResponderSPI          string // hex
+	NATLocal, NATRemote   bool   // NAT detected at this end / the peer's end
+	NATFake, NATAny       bool   // NAT faked (libipsec's forced encapsulation) / any of them
+	EncrAlg, IntegAlg     string // e.g. AES_CBC, HMAC_SHA2_256_128
+	EncrKeysize           int
+	PRFAlg, DHGroup       string // e.g. PRF_HMAC_SHA2_256, CURVE_25519
+	Children              []ChildSA
+	Fields                map[string]string // every scalar, as printed
 }
 
 // ChildSA is one CHILD_SA of an IKESA.
 type ChildSA struct {
-	Name                   string // CHILD_SA config name
-	UniqueID, ReqID        string
-	State                  string // INSTALLED, REKEYED, ...
-	Mode                   string // TUNNEL, TRANSPORT
-	Protocol               string // ESP, AH
-	Encap                  bool   // UDP-encapsulated (NAT-T)
-	SPIIn, SPIOut          string // hex
-	EncrAlg, IntegAlg      string
-	EncrKeysize            int
-	DHGroup                string // PFS group, if any
-	ESN                    bool
-	BytesIn, PacketsIn     uint64
-	BytesOut, PacketsOut   uint64
-	LocalTS, RemoteTS      []string
-	Fields                 map[string]string
+	Name                 string // CHILD_SA config name
+	UniqueID, ReqID      string
+	State                string // INSTALLED, REKEYED, ...
+	Mode                 string // TUNNEL, TRANSPORT
+	Protocol             string // ESP, AH
+	Encap                bool   // UDP-encapsulated (NAT-T)
+	SPIIn, SPIOut        string // hex
+	EncrAlg, IntegAlg    string
+	EncrKeysize          int
+	DHGroup              string // PFS group, if any
+	ESN                  bool
+	BytesIn, PacketsIn   uint64
+	BytesOut, PacketsOut uint64
+	LocalTS, RemoteTS    []string
+	Fields               map[string]string
 }
 
 // ParseListSAs parses the output of `swanctl --list-sas --raw`: one line
