@@ -270,7 +270,6 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 	payloads = append(payloads, auth)
 	sa.state = StateEstablished
 	sa.established = sa.e.now()
-	delete(sa.e.halfOpen, halfOpenKey{sa.spiI, sa.remote})
 	sa.timersEstablished()
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", p.cfg.Name, sa.spiR, peerID, sa.suite)
 	if m.Find(wire.PayloadSA) != nil {

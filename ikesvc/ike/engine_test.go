@@ -30,7 +30,7 @@ type pairOpts struct {
 	tunnelNetworks bool
 }
 
-func newPair(t *testing.T, o pairOpts) *pair {
+func newPair(t testing.TB, o pairOpts) *pair {
 	t.Helper()
 	if o.kind == "" {
 		o.kind = "ecdsa"
@@ -80,7 +80,7 @@ func newPair(t *testing.T, o pairOpts) *pair {
 }
 
 // start configures both and runs the handshake to completion.
-func (p *pair) start(t *testing.T) {
+func (p *pair) start(t testing.TB) {
 	t.Helper()
 	if _, err := p.b.engine.SetPeers([]PeerConfig{p.pb}); err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func (p *pair) start(t *testing.T) {
 
 // checkUp asserts one established IKE SA with one CHILD_SA on each side,
 // with matching SPIs, and the kernel SAs and policies installed.
-func (p *pair) checkUp(t *testing.T, mode kernel.Mode) {
+func (p *pair) checkUp(t testing.TB, mode kernel.Mode) {
 	t.Helper()
 	sa, sb := p.a.only(t), p.b.only(t)
 	if sa.State != "established" || sb.State != "established" {

@@ -159,16 +159,26 @@ type logBuffer struct {
 	mu     sync.Mutex
 	t      testing.TB
 	errors []string
+	quiet  bool // fuzz functions may not call the outer t.Logf
+}
+
+func (l *logBuffer) logf(f string, a ...any) {
+	l.mu.Lock()
+	quiet := l.quiet
+	l.mu.Unlock()
+	if !quiet {
+		l.t.Logf(f, a...)
+	}
 }
 
 func (l *logBuffer) logger(name string) Logger {
 	return Logger{
-		Verbosef: func(f string, a ...any) { l.t.Logf("%s: "+f, append([]any{name}, a...)...) },
+		Verbosef: func(f string, a ...any) { l.logf("%s: "+f, append([]any{name}, a...)...) },
 		Errorf: func(f string, a ...any) {
 			l.mu.Lock()
 			l.errors = append(l.errors, fmt.Sprintf(f, a...))
 			l.mu.Unlock()
-			l.t.Logf("%s: ERROR "+f, append([]any{name}, a...)...)
+			l.logf("%s: ERROR "+f, append([]any{name}, a...)...)
 		},
 	}
 }

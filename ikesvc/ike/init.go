@@ -244,6 +244,8 @@ func (sa *ikeSA) detectNAT(m *wire.Message, from, to netip.AddrPort) {
 
 // consumeInitRequest is the responder's IKE_SA_INIT.
 func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip.AddrPort) {
+	// The entry stays for the SA's life, so even a late retransmission (or
+	// a replay) gets the cached answer instead of creating a new SA.
 	if old := e.halfOpen[halfOpenKey{h.InitiatorSPI, from}]; old != nil {
 		if bytes.Equal(old.initRequest, packet) && old.initResponse != nil {
 			e.log.Verbosef("ike: retransmitted IKE_SA_INIT from %v, resending our response", from)
