@@ -184,6 +184,7 @@ func waitFor(t *testing.T, check func() (bool, string), what string) {
 // TestIdleWritesNothingToCF boots the board and checks that 60 s of idle
 // running write 0 sectors to the CF card.
 func TestIdleWritesNothingToCF(t *testing.T) {
+	t.Parallel() // mostly waiting; runs beside the other QEMU tests
 	b := newBoard(t, "qemu.img")
 	b.boot()
 	time.Sleep(5 * time.Second) // let first-boot work finish
