@@ -154,6 +154,9 @@ func (r *Reassembler) Add(m *Message) (*Message, error) {
 	if f == nil {
 		return nil, errAt(ErrInvalidSyntax, "reassemble", 0, "message holds no fragment")
 	}
+	if f.Number == 0 || f.Total == 0 || f.Number > f.Total {
+		return nil, errAt(ErrInvalidSyntax, "reassemble", 0, "fragment "+strconv.Itoa(int(f.Number))+" of "+strconv.Itoa(int(f.Total)))
+	}
 	maxFrags, maxBytes := r.MaxFragments, r.MaxBytes
 	if maxFrags <= 0 {
 		maxFrags = DefaultMaxFragments

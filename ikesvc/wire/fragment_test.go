@@ -143,6 +143,14 @@ func TestReassemblerRestartsAndLimits(t *testing.T) {
 			t.Error("Add accepted a message without a fragment")
 		}
 	})
+	t.Run("impossible numbering", func(t *testing.T) {
+		var r Reassembler
+		for _, f := range []Fragment{{Number: 0, Total: 1}, {Number: 3, Total: 2}, {Number: 1, Total: 0}} {
+			if _, err := r.Add(&Message{Fragment: &f}); !errors.Is(err, ErrInvalidSyntax) {
+				t.Errorf("fragment %d of %d: %v, want ErrInvalidSyntax", f.Number, f.Total, err)
+			}
+		}
+	})
 }
 
 func TestEncodeFragmentsRejects(t *testing.T) {
