@@ -1,0 +1,88 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// Client talks to ikesvc's control socket. It is safe for concurrent use
+// (requests are serialised on the one connection).
+type Client struct {
+	mu   sync.Mutex
+	conn net.Conn
+	r    *bufio.Reader
+	path string
+}
+
+// Dial connects to the control socket at path.
+func Dial(path string) (*Client, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("ikesvc is not reachable at %s: %w", path, err)
+	}
+	return &Client{conn: conn, r: bufio.NewReaderSize(conn, 64*1024), path: path}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+func (c *Client) call(ctx context.Context, req Request) (*Response, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(30 * time.Second)
+	}
+	c.conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Now()) })
+	defer stop()
+	line, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.conn.Write(append(line, '\n')); err != nil {
+		return nil, fmt.Errorf("ikesvc %s: sending %s: %w", c.path, req.Cmd, err)
+	}
+	reply, err := c.r.ReadBytes('\n')
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("ikesvc %s: reading the answer to %s: %w", c.path, req.Cmd, err)
+	}
+	var resp Response
+	if err := json.Unmarshal(reply, &resp); err != nil {
+		return nil, fmt.Errorf("ikesvc %s: bad answer to %s: %w", c.path, req.Cmd, err)
+	}
+	if resp.Error != "" {
+		return nil, errors.New(resp.Error)
+	}
+	return &resp, nil
+}
+
+// Show returns the IKE SAs with their CHILD_SAs, sorted by peer name.
+func (c *Client) Show(ctx context.Context) ([]IKESA, error) {
+	resp, err := c.call(ctx, Request{Cmd: CmdShow})
+	if err != nil {
+		return nil, err
+	}
+	return resp.SAs, nil
+}
+
+// Initiate starts the IKE SA of a configured peer (no-op when one is up).
+func (c *Client) Initiate(ctx context.Context, peer string) error {
+	_, err := c.call(ctx, Request{Cmd: CmdInitiate, Peer: peer})
+	return err
+}
+
+// Terminate deletes the IKE and CHILD SAs of a configured peer.
+func (c *Client) Terminate(ctx context.Context, peer string) error {
+	_, err := c.call(ctx, Request{Cmd: CmdTerminate, Peer: peer})
+	return err
+}

@@ -1,0 +1,48 @@
+// Package control is ikesvc's control socket: a unix socket carrying one
+// JSON request per line and one JSON response per line. `show ipsec sa`
+// in the CLI and `ikesvc -control SOCKET show` use its Client.
+//
+//	request:  {"cmd":"show"} | {"cmd":"initiate","peer":"gw2"} | {"cmd":"terminate","peer":"gw2"}
+//	response: {"sas":[...]} on success of show, {} on success otherwise, {"error":"..."} on failure
+package control
+
+import (
+	"context"
+
+	"alixsec/ikesvc/ike"
+)
+
+// IKESA and ChildSA are what show returns (see ike.IKESAStatus).
+type (
+	IKESA   = ike.IKESAStatus
+	ChildSA = ike.ChildSAStatus
+)
+
+// Commands.
+const (
+	CmdShow      = "show"
+	CmdInitiate  = "initiate"
+	CmdTerminate = "terminate"
+)
+
+// Request is one line from a client.
+type Request struct {
+	Cmd  string `json:"cmd"`
+	Peer string `json:"peer,omitempty"`
+}
+
+// Response is one line to a client.
+type Response struct {
+	Error string  `json:"error,omitempty"`
+	SAs   []IKESA `json:"sas,omitempty"`
+}
+
+// Service is what the socket controls; *ike.Engine implements it.
+type Service interface {
+	Status(ctx context.Context) []ike.IKESAStatus
+	Initiate(peer string) error
+	Terminate(peer string) error
+}
+
+// MaxLine bounds a request or response line.
+const MaxLine = 1 << 20
