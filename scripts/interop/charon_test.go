@@ -3,7 +3,6 @@ package interop
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -100,21 +99,7 @@ func TestCharonTunnel(t *testing.T) {
 				t.Fatalf("no ESP packet arrived through the tunnel: %v", err)
 			}
 
-			if err := capture.Stop(); err != nil {
-				t.Fatal(err)
-			}
-			dec, err := Decode(ctx, capture.File)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if bad := dec.Problems(); len(bad) > 0 {
-				t.Errorf("tshark flags %d lines: %s", len(bad), strings.Join(bad, "\n"))
-			}
-			for _, s := range []string{"Exchange type: IKE_SA_INIT (34)", "Exchange type: IKE_AUTH (35)"} {
-				if n := dec.Count(s); n < 2 {
-					t.Errorf("capture has %d %q, want request and response", n, s)
-				}
-			}
+			dec := checkCleanCapture(t, capture)
 			if dec.Count("Encapsulating Security Payload") < 1 {
 				t.Errorf("capture has no ESP-in-UDP packet:\n%s", dec.Text)
 			}

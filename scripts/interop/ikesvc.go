@@ -21,12 +21,16 @@ func BuildIkesvc(ctx context.Context, repoRoot, out string) error {
 	if _, err := runIn(ctx, repoRoot, "go", "build", "-o", out, "./ikesvc"); err != nil {
 		return errors.New(buildError(err))
 	}
-	// flag's usage lists every flag; -h exits 0 or 2 depending on the
-	// program, so only the text counts.
-	cmd := exec.CommandContext(ctx, out, "-h")
-	text, _ := cmd.CombinedOutput()
+	return checkConfigFlag(ctx, out)
+}
+
+// checkConfigFlag fails unless `bin -h` mentions -config. flag's usage
+// lists every flag; -h exits 0 or 2 depending on the program, so only the
+// text counts.
+func checkConfigFlag(ctx context.Context, bin string) error {
+	text, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput()
 	if !bytes.Contains(text, []byte("-config")) {
-		return fmt.Errorf("%s -h lists no -config flag", out)
+		return fmt.Errorf("%s -h lists no -config flag", bin)
 	}
 	return nil
 }
@@ -207,15 +211,21 @@ func (s *Ikesvc) Log() string {
 	return string(data)
 }
 
-// ShowHasSA reports whether ikesvc's `show` output has an established SA
-// carrying both ESP SPIs of child (hex, as charon prints them; matched
-// without regard to case or a 0x prefix) and remoteID. This is the only
-// assumption about the show format: one place to adapt when it is fixed.
+// The only assumptions the tests make about `ikesvc -control SOCKET show`
+// (one place to adapt once its format is fixed): an established SA is
+// marked with the upper-case word ESTABLISHED, as swanctl does, and its
+// line(s) carry the ESP SPIs in hex and the peer's identity; a refused peer
+// leaves no ESTABLISHED anywhere.
+const showEstablished = "ESTABLISHED"
+
+// ShowHasSA checks that ikesvc's show output has an established SA with
+// both ESP SPIs of child (charon's view; matched without regard to case or
+// a 0x prefix) and remoteID.
 func ShowHasSA(show string, child *ChildSA, remoteID string) error {
 	low := strings.ToLower(show)
 	var missing []string
-	if !strings.Contains(low, "established") {
-		missing = append(missing, "the word ESTABLISHED")
+	if !strings.Contains(show, showEstablished) {
+		missing = append(missing, "the word "+showEstablished)
 	}
 	for _, spi := range []string{child.SPIIn, child.SPIOut} {
 		if !strings.Contains(low, strings.ToLower(spi)) {
@@ -229,4 +239,37 @@ func ShowHasSA(show string, child *ChildSA, remoteID string) error {
 		return fmt.Errorf("ikesvc show lacks %s:\n%s", strings.Join(missing, ", "), show)
 	}
 	return nil
+}
+
+// ShowHasNoSA checks that ikesvc's show output has no established SA.
+func ShowHasNoSA(show string) error {
+	if strings.Contains(show, showEstablished) {
+		return fmt.Errorf("ikesvc show has an %s SA:\n%s", showEstablished, show)
+	}
+	return nil
+}
+
+// WaitShow polls Show until check passes or timeout (at most 30 s) ends,
+// and returns the last error.
+func (s *Ikesvc) WaitShow(ctx context.Context, timeout time.Duration, check func(show string) error) error {
+	if timeout > 30*time.Second {
+		timeout = 30 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		show, err := s.Show(ctx)
+		if err == nil {
+			if err = check(show); err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 var (
 	testPKI *PKI
 	pkiErr  error
+	testDir string // removed after all tests; ikesvc is built into it
 )
 
 func TestMain(m *testing.M) {
@@ -39,6 +40,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	testDir = dir
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	root, err := RepoRoot()
