@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -30,14 +32,24 @@ func main() {
 	proposal := flag.String("ike", "aes128-sha256-ecp256", "IKE proposal to offer")
 	psk := flag.String("psk", "interop-secret", "pre-shared key")
 	out := flag.String("out", ".", "directory for the captured messages")
+	sessions := flag.String("sessions", "", "directory for session records (secrets and messages) replayed by charon_test.go")
 	listen := flag.Bool("listen", false, "only capture one request charon initiates, then exit")
 	flag.Parse()
-	if err := run(*local, *remote, *proposal, *psk, *out, *listen); err != nil {
+	if err := run(*local, *remote, *proposal, *psk, *out, *sessions, *listen); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(localAddr, remoteAddr, proposal, psk, out string, listenOnly bool) error {
+// session is what charon_test.go needs to replay an exchange offline: the
+// throwaway secrets of one test run and the four IKE_SA_INIT/IKE_AUTH messages.
+type session struct {
+	Suite, PSK             string
+	SPIi, SPIr             uint64
+	Ni, Nr, Gir            string // hex
+	Msg1, Msg2, Msg3, Msg4 string // hex: our init, charon's init, our auth, charon's auth
+}
+
+func run(localAddr, remoteAddr, proposal, psk, out, sessions string, listenOnly bool) error {
 	laddr := netip.MustParseAddrPort(localAddr)
 	raddr := netip.MustParseAddrPort(remoteAddr)
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(laddr))
@@ -105,7 +117,7 @@ func run(localAddr, remoteAddr, proposal, psk, out string, listenOnly bool) erro
 	if err != nil {
 		return err
 	}
-	save("ours-ike-sa-init-request.bin", msg1)
+	save("ours-ike-sa-init-request-"+proposal+".bin", msg1)
 	if _, err := conn.WriteToUDPAddrPort(msg1, raddr); err != nil {
 		return err
 	}
@@ -113,7 +125,7 @@ func run(localAddr, remoteAddr, proposal, psk, out string, listenOnly bool) erro
 	if err != nil {
 		return fmt.Errorf("waiting for IKE_SA_INIT response: %w", err)
 	}
-	save("charon-ike-sa-init-response.bin", msg2)
+	save("charon-ike-sa-init-response-"+proposal+".bin", msg2)
 	resp, err := wire.Decode(bytes.Clone(msg2), nil)
 	if err != nil {
 		return fmt.Errorf("decode IKE_SA_INIT response: %w", err)
@@ -206,6 +218,18 @@ func run(localAddr, remoteAddr, proposal, psk, out string, listenOnly bool) erro
 	want := prf.Sum(nil, padKey, msg2, ni, prf.Sum(nil, keys.PR, idrBody))
 	if !bytes.Equal(ra.Data, want) {
 		return fmt.Errorf("charon's AUTH does not verify")
+	}
+	if sessions != "" {
+		rec := session{Suite: s.String(), PSK: psk, SPIi: spiI, SPIr: spiR,
+			Ni: hex.EncodeToString(ni), Nr: hex.EncodeToString(nr), Gir: hex.EncodeToString(gir),
+			Msg1: hex.EncodeToString(msg1), Msg2: hex.EncodeToString(msg2), Msg3: hex.EncodeToString(msg3), Msg4: hex.EncodeToString(msg4)}
+		j, err := json.MarshalIndent(rec, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(sessions, s.String()+".json"), append(j, '\n'), 0o644); err != nil {
+			return err
+		}
 	}
 	log.Printf("suite %s: IKE SA with charon established, charon's AUTH verified (IDr %s)", s, idr.Data)
 	// Close politely: INFORMATIONAL with Delete IKE.

@@ -1,11 +1,14 @@
 #!/bin/sh
 # Runs main.go against strongSwan's charon in a private network namespace
-# (loopback only; charon on port 500, us on 5500) and stores the captured messages in ikesvc/wire/testdata/real.
+# (loopback only; charon on port 500, us on 5500) and stores the captured
+# messages in ikesvc/wire/testdata/real and the session records (throwaway
+# secrets + messages) in ikesvc/suite/testdata/charon.
 # Needs root and charon-systemd (Debian: charon-systemd, strongswan-swanctl).
 #   sh ikesvc/suite/testdata/charoninterop/run.sh
 set -eu
 repo=$(cd "$(dirname "$0")/../../../.." && pwd)
 out=$repo/ikesvc/wire/testdata/real
+sessions=$repo/ikesvc/suite/testdata/charon
 ns=ikeinterop$$
 dir=$(mktemp -d)
 charon_pid=""
@@ -16,7 +19,8 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-mkdir -p "$dir/run" "$dir/swanctl" "$out"
+mkdir -p "$dir/run" "$dir/swanctl" "$out" "$sessions"
+rm -f "$out"/*.bin "$sessions"/*.json
 
 cat >"$dir/strongswan.conf" <<CONF
 charon-systemd {
@@ -84,7 +88,7 @@ ip netns exec "$ns" env SWANCTL_DIR="$dir/swanctl" swanctl --load-all --uri "uni
 bin=$dir/charoninterop
 (cd "$repo" && go build -o "$bin" ./ikesvc/suite/testdata/charoninterop)
 for p in aes128-sha256-ecp256 aes256gcm16-prfsha384-x25519 chacha20poly1305-prfsha256-x25519 aes256-sha512-modp3072; do
-	ip netns exec "$ns" "$bin" -local 127.0.0.2:5500 -ike "$p" -out "$out"
+	ip netns exec "$ns" "$bin" -local 127.0.0.2:5500 -ike "$p" -out "$out" -sessions "$sessions"
 done
 # charon as initiator: capture its IKE_SA_INIT request.
 ip netns exec "$ns" "$bin" -local 127.0.0.2:5500 -listen -out "$out" &
