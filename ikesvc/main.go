@@ -1,0 +1,227 @@
+// Command ikesvc is the IKEv2 daemon: it negotiates IKE and CHILD SAs with
+// the configured peers and installs the ESP SAs and policies in the kernel.
+//
+//	ikesvc -config FILE -kernel netlink|memory -control SOCKET [-listen ADDR]
+//	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock
+//	ikesvc -control SOCKET show|initiate PEER|terminate PEER
+//
+// Exit code 125 means "nothing to do, do not restart me": no ipsec peers in
+// -config and no configsvc to follow.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"alixsec.dev/configsvc/settext"
+	"alixsec.dev/ikesvc/control"
+	"alixsec.dev/ikesvc/kernel"
+)
+
+// exitDontRestart tells init to leave ikesvc stopped (gokrazy's convention).
+const exitDontRestart = 125
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type options struct {
+	config, configsvc, kernel, control, listen string
+	port, nattPort                             uint
+	verbose                                    bool
+}
+
+// run is ikesvc until ctx ends (SIGINT or SIGTERM in main).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ikesvc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.config, "config", "", "file of `set` lines to load (instead of -configsvc)")
+	fs.StringVar(&o.configsvc, "configsvc", "", "configsvc `socket` whose running revision to follow")
+	fs.StringVar(&o.kernel, "kernel", "netlink", "SA backend: netlink (the kernel's XFRM) or memory (in process, for tests)")
+	fs.StringVar(&o.control, "control", "", "control `socket` to serve (or, with a command, to talk to)")
+	fs.StringVar(&o.listen, "listen", "", "local `address` to bind the IKE sockets to (default: all, IPv4 and IPv6)")
+	fs.UintVar(&o.port, "port", 500, "IKE UDP `port` (ours and the peers')")
+	fs.UintVar(&o.nattPort, "natt-port", 4500, "NAT-T UDP `port` (ours and the peers')")
+	fs.BoolVar(&o.verbose, "v", false, "log every exchange, not only failures")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		if o.control == "" || o.config != "" || o.configsvc != "" {
+			fmt.Fprintln(stderr, "ikesvc: a command (show, initiate PEER, terminate PEER) needs -control SOCKET and nothing else")
+			return 2
+		}
+		return runClient(o.control, fs.Args(), stdout, stderr)
+	}
+	logger := log.New(stderr, "", log.LstdFlags)
+	if err := serve(ctx, o, logger); err != nil {
+		if errors.Is(err, errNoPeers) {
+			logger.Printf("ikesvc: %v in %s; not starting", err, o.config)
+			return exitDontRestart
+		}
+		logger.Printf("ikesvc: %v", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, o options, logger *log.Logger) error {
+	if (o.config == "") == (o.configsvc == "") {
+		return errors.New("give exactly one of -config FILE and -configsvc SOCKET")
+	}
+	if o.port == 0 || o.port > 65535 || o.nattPort == 0 || o.nattPort > 65535 || o.port == o.nattPort {
+		return fmt.Errorf("-port %d and -natt-port %d must be distinct UDP ports", o.port, o.nattPort)
+	}
+	var listen netip.Addr
+	if o.listen != "" {
+		var err error
+		if listen, err = netip.ParseAddr(o.listen); err != nil {
+			return fmt.Errorf("-listen: %w", err)
+		}
+	}
+	logf := logger.Printf
+	verbosef := func(string, ...any) {}
+	if o.verbose {
+		verbosef = logger.Printf
+	}
+	d := &daemon{logf: logf, verbosef: verbosef, port: uint16(o.port), nattPort: uint16(o.nattPort), localAddr: localAddrTowards}
+	if listen.IsValid() {
+		d.localAddr = func(netip.Addr) (netip.Addr, error) { return listen.Unmap(), nil }
+	}
+	if o.config != "" {
+		f, err := os.Open(o.config)
+		if err != nil {
+			return err
+		}
+		cfg, err := settext.Parse(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.config, err)
+		}
+		if len(cfg.IPsec.Peers) == 0 {
+			return errNoPeers
+		}
+		// Parse the settings before touching sockets or the kernel, so a
+		// broken file fails fast with every error listed.
+		if _, err := settingsFrom(cfg); err != nil {
+			return fmt.Errorf("%s: %w", o.config, err)
+		}
+		return serveWith(ctx, o, d, listen, func() error { return d.apply(cfg, o.config) })
+	}
+	return serveWith(ctx, o, d, listen, func() error {
+		go follow(ctx, o.configsvc, d)
+		return nil
+	})
+}
+
+// serveWith opens the kernel backend, the IKE sockets and the control
+// socket, runs start, and serves until ctx ends; it then deletes all SAs.
+func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, start func() error) error {
+	var err error
+	switch o.kernel {
+	case "netlink":
+		d.kern, err = kernel.NewNetlink(kernel.NetlinkConfig{Ownership: kernel.DefaultOwnership(), Logf: d.logf})
+	case "memory":
+		d.kern, err = kernel.NewMemory(kernel.DefaultOwnership(), time.Now)
+	default:
+		err = fmt.Errorf("-kernel %q: want netlink or memory", o.kernel)
+	}
+	if err != nil {
+		return err
+	}
+	defer d.kern.Close()
+	transport, err := listenUDP(listen, uint16(o.port), uint16(o.nattPort), d.logf)
+	if err != nil {
+		return err
+	}
+	d.transport = transport
+	received := make(chan struct{})
+	go func() {
+		transport.Serve(d.handlePacket)
+		close(received)
+	}()
+	events, err := d.kern.Events(ctx)
+	if err != nil {
+		transport.Close()
+		return fmt.Errorf("subscribing to kernel events: %w", err)
+	}
+	go func() {
+		for ev := range events {
+			d.handleEvent(ev)
+		}
+	}()
+	controlDone := make(chan error, 1)
+	if o.control != "" {
+		ln, err := control.Listen(o.control)
+		if err != nil {
+			transport.Close()
+			return err
+		}
+		defer os.Remove(o.control)
+		go func() { controlDone <- control.Serve(ctx, ln, d, d.logf) }()
+	} else {
+		controlDone <- nil
+	}
+	if err := start(); err != nil {
+		d.logf("ikesvc: %v", err)
+	}
+	d.logf("ikesvc: running (IKE port %d, NAT-T port %d, kernel %s)", o.port, o.nattPort, o.kernel)
+	<-ctx.Done()
+	err = d.close()
+	transport.Close()
+	<-received
+	if cerr := <-controlDone; cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// runClient is the command-line mode for tests and shells.
+func runClient(socket string, args []string, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := control.Dial(socket)
+	if err != nil {
+		fmt.Fprintf(stderr, "ikesvc: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	switch {
+	case args[0] == "show" && len(args) == 1:
+		sas, err := c.Show(ctx)
+		if err == nil {
+			err = control.Format(stdout, sas, time.Now())
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "ikesvc: show: %v\n", err)
+			return 1
+		}
+	case args[0] == "initiate" && len(args) == 2:
+		if err := c.Initiate(ctx, args[1]); err != nil {
+			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
+			return 1
+		}
+	case args[0] == "terminate" && len(args) == 2:
+		if err := c.Terminate(ctx, args[1]); err != nil {
+			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
+			return 1
+		}
+	default:
+		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, initiate PEER or terminate PEER\n", args)
+		return 2
+	}
+	return 0
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// nonESPMarker precedes IKE messages on the NAT-T port (RFC 3948 2.2), so
+// the kernel's ESP-in-UDP decapsulation leaves them to us.
+var nonESPMarker = []byte{0, 0, 0, 0}
+
+// udpSocket is one bound socket: one family, one port.
+type udpSocket struct {
+	conn     *net.UDPConn
+	v4       bool
+	port     uint16
+	natt     bool
+	wildcard bool // bound to the unspecified address: use pktinfo
+}
+
+// udpTransport is ikesvc's IKE I/O: sockets on the IKE and NAT-T ports for
+// IPv4 and IPv6. It implements ike.Transport.
+type udpTransport struct {
+	sockets []*udpSocket
+	logf    func(string, ...any)
+}
+
+// listenUDP opens the sockets. listen, when valid, is the one address to
+// bind (and so the one family); otherwise both wildcards are bound and an
+// IPv6 failure (no IPv6 on the host) is only logged.
+func listenUDP(listen netip.Addr, port, nattPort uint16, logf func(string, ...any)) (*udpTransport, error) {
+	t := &udpTransport{logf: logf}
+	families := []bool{true, false}
+	if listen.IsValid() {
+		families = []bool{listen.Unmap().Is4()}
+	}
+	for _, v4 := range families {
+		for _, p := range []uint16{port, nattPort} {
+			s, err := openSocket(listen, v4, p, p == nattPort)
+			if err != nil {
+				if !v4 && !listen.IsValid() {
+					logf("ikesvc: no IPv6 IKE socket on port %d: %v", p, err)
+					continue
+				}
+				t.Close()
+				return nil, err
+			}
+			t.sockets = append(t.sockets, s)
+		}
+	}
+	return t, nil
+}
+
+func openSocket(listen netip.Addr, v4 bool, port uint16, natt bool) (*udpSocket, error) {
+	network, ip := "udp6", net.IPv6unspecified
+	if v4 {
+		network, ip = "udp4", net.IPv4zero
+	}
+	wildcard := !listen.IsValid()
+	if !wildcard {
+		ip = listen.Unmap().AsSlice()
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if v4 {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+			} else {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+			}
+			if serr == nil && natt {
+				// The kernel decapsulates ESP-in-UDP on this socket and
+				// passes up only what starts with the non-ESP marker.
+				if err := unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_ENCAP, unix.UDP_ENCAP_ESPINUDP); err != nil {
+					serr = fmt.Errorf("setting UDP_ENCAP: %w", err)
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	addr := &net.UDPAddr{IP: ip, Port: int(port)}
+	pc, err := lc.ListenPacket(context.Background(), network, addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("IKE socket %s %s: %w", network, addr, err)
+	}
+	return &udpSocket{conn: pc.(*net.UDPConn), v4: v4, port: port, natt: natt, wildcard: wildcard}, nil
+}
+
+// Close closes every socket (ending the receive loops).
+func (t *udpTransport) Close() error {
+	for _, s := range t.sockets {
+		s.conn.Close()
+	}
+	return nil
+}
+
+// Send implements ike.Transport.
+func (t *udpTransport) Send(packet []byte, from, to netip.AddrPort) error {
+	v4 := to.Addr().Unmap().Is4()
+	var s *udpSocket
+	for _, c := range t.sockets {
+		if c.v4 == v4 && c.port == from.Port() {
+			s = c
+		}
+	}
+	if s == nil {
+		return fmt.Errorf("no socket for %v -> %v", from, to)
+	}
+	if s.natt {
+		packet = append(append(make([]byte, 0, len(packet)+4), nonESPMarker...), packet...)
+	}
+	var oob []byte
+	if s.wildcard && from.Addr().IsValid() {
+		if v4 {
+			oob = unix.PktInfo4(&unix.Inet4Pktinfo{Spec_dst: from.Addr().Unmap().As4()})
+		} else {
+			oob = unix.PktInfo6(&unix.Inet6Pktinfo{Addr: from.Addr().As16()})
+		}
+	}
+	dst := to
+	if v4 {
+		dst = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
+	}
+	_, _, err := s.conn.WriteMsgUDPAddrPort(packet, oob, dst)
+	return err
+}
+
+// Serve reads datagrams on every socket and hands IKE messages to handle
+// until the sockets are closed.
+func (t *udpTransport) Serve(handle func(packet []byte, from, to netip.AddrPort)) {
+	var wg sync.WaitGroup
+	for _, s := range t.sockets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.serveSocket(s, handle)
+		}()
+	}
+	wg.Wait()
+}
+
+func (t *udpTransport) serveSocket(s *udpSocket, handle func(packet []byte, from, to netip.AddrPort)) {
+	buf := make([]byte, 65536)
+	oob := make([]byte, 256)
+	local, _ := netip.ParseAddrPort(s.conn.LocalAddr().String())
+	for {
+		n, oobn, _, from, err := s.conn.ReadMsgUDPAddrPort(buf, oob)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			t.logf("ikesvc: reading IKE socket %v: %v", local, err)
+			continue
+		}
+		data := buf[:n]
+		if s.natt {
+			if n == 1 && data[0] == 0xff {
+				continue // NAT keepalive (RFC 3948 2.3)
+			}
+			if n < 4 || [4]byte(data[:4]) != [4]byte{} {
+				continue // ESP the kernel did not take (no SA): not ours
+			}
+			data = data[4:]
+		}
+		to := local
+		if dst, ok := pktinfoDst(oob[:oobn]); ok {
+			to = netip.AddrPortFrom(dst, s.port)
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		// The engine takes ownership of the packet (it decrypts in place).
+		handle(append([]byte(nil), data...), from, to)
+	}
+}
+
+// pktinfoDst returns the destination address from an IP_PKTINFO or
+// IPV6_PKTINFO control message.
+func pktinfoDst(oob []byte) (netip.Addr, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	for _, m := range msgs {
+		switch {
+		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
+			var a [4]byte
+			copy(a[:], m.Data[8:12]) // struct in_pktinfo: ifindex, spec_dst, addr
+			return netip.AddrFrom4(a), true
+		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
+			var a [16]byte
+			copy(a[:], m.Data[0:16]) // struct in6_pktinfo: addr, ifindex
+			return netip.AddrFrom16(a), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// localAddrTowards picks our source address for remote the way the kernel
+// would route a packet to it (a connected UDP socket sends nothing).
+func localAddrTowards(remote netip.Addr) (netip.Addr, error) {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(remote, 500)))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer c.Close()
+	ap, err := netip.ParseAddrPort(c.LocalAddr().String())
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return ap.Addr().Unmap(), nil
+}
