@@ -1,4 +1,4 @@
-module alixsec
+module alixsec.dev
 
 go 1.26.0
 

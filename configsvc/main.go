@@ -22,11 +22,11 @@ import (
 	"syscall"
 	"time"
 
-	"alixsec/configsvc/api"
-	"alixsec/configsvc/model"
-	"alixsec/configsvc/server"
-	"alixsec/configsvc/settext"
-	"alixsec/configsvc/store"
+	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/model"
+	"alixsec.dev/configsvc/server"
+	"alixsec.dev/configsvc/settext"
+	"alixsec.dev/configsvc/store"
 )
 
 func main() {

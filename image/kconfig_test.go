@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"alixsec/board"
+	"alixsec.dev/board"
 )
 
 func TestParseFragment(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 	"runtime"
 	"strings"
 
-	"alixsec/board"
+	"alixsec.dev/board"
 )
 
 func main() {

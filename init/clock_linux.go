@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"alixsec/init/sntp"
+	"alixsec.dev/init/sntp"
 )
 
 // clockKeeper sets the system clock from the configured NTP servers at

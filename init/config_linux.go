@@ -8,9 +8,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"alixsec/configsvc/api"
-	"alixsec/configsvc/model"
-	"alixsec/init/netconf"
+	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/model"
+	"alixsec.dev/init/netconf"
 )
 
 // configFollower applies the running configuration to what init owns

@@ -11,9 +11,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"alixsec/board"
-	"alixsec/configsvc/api"
-	"alixsec/init/netconf"
+	"alixsec.dev/board"
+	"alixsec.dev/configsvc/api"
+	"alixsec.dev/init/netconf"
 )
 
 // Paths init owns.

@@ -8,8 +8,8 @@ import (
 	"net/rpc"
 	"strings"
 
-	"alixsec/configsvc/model"
-	"alixsec/configsvc/settext"
+	"alixsec.dev/configsvc/model"
+	"alixsec.dev/configsvc/settext"
 )
 
 // Client talks to configsvc. It is safe for concurrent use.

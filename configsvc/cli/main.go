@@ -19,8 +19,8 @@ import (
 
 	"golang.org/x/term"
 
-	"alixsec/configsvc/api"
-	"alixsec/configsvc/shell"
+	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/shell"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

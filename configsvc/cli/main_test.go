@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/configsvc/api"
-	"alixsec/configsvc/internal/testserver"
+	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/internal/testserver"
 )
 
 func TestRunOverPipe(t *testing.T) {

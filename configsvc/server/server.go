@@ -12,10 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"alixsec/configsvc/api"
-	"alixsec/configsvc/model"
-	"alixsec/configsvc/settext"
-	"alixsec/configsvc/store"
+	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/model"
+	"alixsec.dev/configsvc/settext"
+	"alixsec.dev/configsvc/store"
 )
 
 // Session limits: a console CLI holds one session; a few more allow a test

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/configsvc/api"
-	"alixsec/configsvc/model"
-	"alixsec/configsvc/store"
+	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/model"
+	"alixsec.dev/configsvc/store"
 )
 
 func start(t *testing.T) (*Server, string) {

@@ -1,8 +1,8 @@
 package server
 
 import (
-	"alixsec/configsvc/api"
-	"alixsec/configsvc/settext"
+	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/settext"
 )
 
 // Service is the net/rpc receiver; each exported method is one API call.

@@ -3,7 +3,7 @@ package settext
 import (
 	"strings"
 
-	"alixsec/configsvc/model"
+	"alixsec.dev/configsvc/model"
 )
 
 // maxLCSCells bounds the work of the line diff; larger inputs fall back to

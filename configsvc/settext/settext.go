@@ -18,7 +18,7 @@ import (
 	"io"
 	"strings"
 
-	"alixsec/configsvc/model"
+	"alixsec.dev/configsvc/model"
 )
 
 // MaxLineBytes bounds one line; PEM CRLs are the longest values.

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"alixsec/configsvc/internal/testpki"
-	"alixsec/configsvc/model"
+	"alixsec.dev/configsvc/internal/testpki"
+	"alixsec.dev/configsvc/model"
 )
 
 func readExample(t testing.TB) []byte {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"alixsec/configsvc/model"
+	"alixsec.dev/configsvc/model"
 )
 
 // operationalCommands is the command tree of operational mode.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"alixsec/configsvc/model"
+	"alixsec.dev/configsvc/model"
 )
 
 // choicesAt returns what may come next after words, starting with partial.

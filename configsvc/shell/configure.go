@@ -5,7 +5,7 @@ import (
 	"os"
 	"strings"
 
-	"alixsec/configsvc/model"
+	"alixsec.dev/configsvc/model"
 )
 
 func (sh *Shell) configure(args []string) error {

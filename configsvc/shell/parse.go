@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"alixsec/configsvc/model"
+	"alixsec.dev/configsvc/model"
 )
 
 // command is one node of a mode's command tree.

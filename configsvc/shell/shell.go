@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"alixsec/configsvc/api"
+	"alixsec.dev/configsvc/api"
 )
 
 // Default paths of the sockets the shell reads status from.

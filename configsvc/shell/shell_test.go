@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"alixsec/configsvc/api"
-	"alixsec/configsvc/internal/testserver"
+	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/internal/testserver"
 )
 
 type fixture struct {

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"alixsec/configsvc/model"
-	"alixsec/configsvc/settext"
+	"alixsec.dev/configsvc/model"
+	"alixsec.dev/configsvc/settext"
 )
 
 func (sh *Shell) showConfiguration(args []string) error {

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"alixsec/configsvc/model"
+	"alixsec.dev/configsvc/model"
 )
 
 // CommitCost is what one commit wrote, as counted by the kernel for this

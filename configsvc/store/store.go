@@ -22,8 +22,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"alixsec/configsvc/model"
-	"alixsec/configsvc/settext"
+	"alixsec.dev/configsvc/model"
+	"alixsec.dev/configsvc/settext"
 )
 
 // DefaultKeep is how many revisions are kept at least.

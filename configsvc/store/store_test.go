@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/configsvc/model"
-	"alixsec/configsvc/settext"
+	"alixsec.dev/configsvc/model"
+	"alixsec.dev/configsvc/settext"
 )
 
 func mustParse(t testing.TB, s string) *model.Config {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"alixsec/ikesvc/pki"
+	"alixsec.dev/ikesvc/pki"
 )
 
 // bundleFile is one member of a preseed tarball.

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"alixsec/ikesvc/pki"
+	"alixsec.dev/ikesvc/pki"
 )
 
 // File names of the CA material in the directory.

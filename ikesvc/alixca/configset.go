@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"alixsec/configsvc/model"
-	"alixsec/configsvc/settext"
-	"alixsec/ikesvc/pki"
+	"alixsec.dev/configsvc/model"
+	"alixsec.dev/configsvc/settext"
+	"alixsec.dev/ikesvc/pki"
 )
 
 // bundleConfig is what config.set describes: the host's PKI material by

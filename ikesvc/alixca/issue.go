@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"alixsec/ikesvc/pki"
+	"alixsec.dev/ikesvc/pki"
 )
 
 // checkHostName accepts an FQDN made of letters, digits and '-' labels; the

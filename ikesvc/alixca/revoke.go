@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"alixsec/ikesvc/pki"
+	"alixsec.dev/ikesvc/pki"
 )
 
 func (e *env) revoke(args []string) error {

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"alixsec/ikesvc/pki"
+	"alixsec.dev/ikesvc/pki"
 )
 
 func (e *env) list(args []string) error {

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/configsvc/settext"
-	"alixsec/ikesvc/pki"
+	"alixsec.dev/configsvc/settext"
+	"alixsec.dev/ikesvc/pki"
 )
 
 var testClock = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)

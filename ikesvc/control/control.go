@@ -9,7 +9,7 @@ package control
 import (
 	"context"
 
-	"alixsec/ikesvc/ike"
+	"alixsec.dev/ikesvc/ike"
 )
 
 // IKESA and ChildSA are what show returns (see ike.IKESAStatus).

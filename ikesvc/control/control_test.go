@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/ikesvc/ike"
+	"alixsec.dev/ikesvc/ike"
 )
 
 type fakeService struct {

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 
-	"alixsec/ikesvc/pki"
-	"alixsec/ikesvc/suite"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/pki"
+	"alixsec.dev/ikesvc/suite"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // localIdentity is what we send as IDi/IDr to p.

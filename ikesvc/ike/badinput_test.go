@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"testing"
 
-	"alixsec/ikesvc/kernel"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // TestBadInput feeds mangled copies of a real handshake's datagrams to an

@@ -3,7 +3,7 @@ package ike
 import (
 	"testing"
 
-	"alixsec/ikesvc/kernel"
+	"alixsec.dev/ikesvc/kernel"
 )
 
 // BenchmarkHandshake measures one full IKE_SA_INIT + IKE_AUTH with the

@@ -8,9 +8,9 @@ import (
 	"net/netip"
 	"time"
 
-	"alixsec/ikesvc/kernel"
-	"alixsec/ikesvc/suite"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/suite"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // childSA is one CHILD_SA: a pair of ESP SAs sharing the peer's reqid.

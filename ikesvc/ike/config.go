@@ -10,9 +10,9 @@ import (
 	"slices"
 	"time"
 
-	"alixsec/ikesvc/kernel"
-	"alixsec/ikesvc/pki"
-	"alixsec/ikesvc/suite"
+	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/pki"
+	"alixsec.dev/ikesvc/suite"
 )
 
 // Transport sends one IKE message. from is the local address and port the

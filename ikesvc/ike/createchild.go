@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"time"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // rekeyRetry is how long a failed CHILD_SA rekey waits before trying again.

@@ -3,7 +3,7 @@ package ike
 import (
 	"errors"
 
-	"alixsec/ikesvc/pki"
+	"alixsec.dev/ikesvc/pki"
 )
 
 // SetCredentials replaces the trust store and our credentials (a config

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"alixsec/ikesvc/kernel"
+	"alixsec.dev/ikesvc/kernel"
 )
 
 // Engine runs the IKE SAs of one host: it consumes datagrams and kernel

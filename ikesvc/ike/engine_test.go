@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/ikesvc/kernel"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // pair is an initiator A (start action start) and a responder B.

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/ikesvc/kernel"
-	"alixsec/ikesvc/pki"
-	"alixsec/ikesvc/suite"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/pki"
+	"alixsec.dev/ikesvc/suite"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // fakeClock runs timers only when the test advances it.

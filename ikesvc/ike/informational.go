@@ -3,7 +3,7 @@ package ike
 import (
 	"errors"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 var errBadNonce = errors.New("nonce missing or not 16-256 bytes")

@@ -8,9 +8,9 @@ import (
 	"net/netip"
 	"slices"
 
-	"alixsec/ikesvc/pki"
-	"alixsec/ikesvc/suite"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/pki"
+	"alixsec.dev/ikesvc/suite"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // initiate creates an IKE SA with p and sends IKE_SA_INIT.

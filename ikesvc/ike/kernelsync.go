@@ -5,8 +5,8 @@ import (
 	"net/netip"
 	"sort"
 
-	"alixsec/ikesvc/kernel"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // policyPriority is the priority of every policy we install; XFRM picks

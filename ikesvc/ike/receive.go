@@ -3,7 +3,7 @@ package ike
 import (
 	"net/netip"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // HandlePacket consumes one IKE datagram (without the non-ESP marker)

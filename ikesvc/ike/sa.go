@@ -5,9 +5,9 @@ import (
 	"net/netip"
 	"time"
 
-	"alixsec/ikesvc/pki"
-	"alixsec/ikesvc/suite"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/pki"
+	"alixsec.dev/ikesvc/suite"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // ikeSA is one IKE SA, as initiator or responder.

@@ -6,8 +6,8 @@ import (
 	"sort"
 	"time"
 
-	"alixsec/ikesvc/kernel"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // IKESAStatus describes one IKE SA for `show ipsec sa`.

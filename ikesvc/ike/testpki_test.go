@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/ikesvc/pki"
+	"alixsec.dev/ikesvc/pki"
 )
 
 // testPKI is a root CA, an intermediate CA under it, and whatever leaves

@@ -3,7 +3,7 @@ package ike
 import (
 	"time"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // timer is a restartable one-shot timer whose callback runs under the

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // charonSession is a record written by testdata/charoninterop (run.sh):

@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 
-	"alixsec/ikesvc/suite"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/suite"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // An IKE_SA_INIT exchange and the first protected message, end to end, as

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // FuzzParseProposal: no panic, and whatever parses is valid and prints

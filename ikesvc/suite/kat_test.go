@@ -7,7 +7,7 @@ import (
 	"errors"
 	"testing"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 func unhex(t testing.TB, s string) []byte {

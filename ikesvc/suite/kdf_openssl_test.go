@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"testing"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // Expected values in this file come from OpenSSL, not from this package:

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // IKEKeys are the seven secrets of RFC 7296 2.14, in prf+ order.

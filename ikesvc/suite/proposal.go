@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // ErrInvalidProposal reports a proposal string or structure that breaks the

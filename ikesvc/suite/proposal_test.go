@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 func TestParseProposal(t *testing.T) {

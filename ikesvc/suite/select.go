@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // ErrNoProposalChosen: nothing offered matches our proposals (answer

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // NewSKCipher returns the SK payload protection for one direction of an

@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/wire"
 )
 
 var skSuites = []string{

@@ -18,7 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"alixsec/scripts/qemu"
+	"alixsec.dev/scripts/qemu"
 )
 
 func main() {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/scripts/qemu"
+	"alixsec.dev/scripts/qemu"
 )
 
 // bootTimeout bounds each wait on the console. QEMU runs under TCG here

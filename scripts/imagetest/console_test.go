@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/scripts/qemu"
+	"alixsec.dev/scripts/qemu"
 )
 
 // board is a QEMU board with a writable copy of a CF image, booted as

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/configsvc/settext"
+	"alixsec.dev/configsvc/settext"
 )
 
 // TestTestPKI checks what alixca made for the tests: identities, the

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"alixsec/ikesvc/pki"
+	"alixsec.dev/ikesvc/pki"
 )
 
 // The test PKI's names. Every host certificate's subject is the issuing

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"alixsec/configsvc/model"
-	"alixsec/configsvc/server"
-	"alixsec/configsvc/store"
+	"alixsec.dev/configsvc/model"
+	"alixsec.dev/configsvc/server"
+	"alixsec.dev/configsvc/store"
 )
 
 // Server is a running test instance.

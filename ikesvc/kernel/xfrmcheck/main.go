@@ -19,7 +19,7 @@ import (
 	"os"
 	"time"
 
-	"alixsec/ikesvc/kernel"
+	"alixsec.dev/ikesvc/kernel"
 )
 
 func main() {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"alixsec/ikesvc/kernel"
+	"alixsec.dev/ikesvc/kernel"
 )
 
 // TestCheckSetOnMemory runs the same self-check the guest runs, on the

@@ -22,8 +22,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"alixsec/ikesvc/suite"
-	"alixsec/ikesvc/wire"
+	"alixsec.dev/ikesvc/suite"
+	"alixsec.dev/ikesvc/wire"
 )
 
 func main() {
