@@ -241,7 +241,15 @@ func (sa *ikeSA) completeChild(c *childSA, m *wire.Message, weInitiated bool, ni
 			return err
 		}
 	}
-	if !withinTS(tsi.Selectors, c.tsLocal) || !withinTS(tsr.Selectors, c.tsRemote) {
+	gotTSi, gotTSr := tsi.Selectors, tsr.Selectors
+	if c.mode == kernel.ModeTransport && sa.natLocal {
+		gotTSi = substituteHost(gotTSi, sa.local.Addr())
+	}
+	if c.mode == kernel.ModeTransport && sa.natRemote {
+		// The responder may name its private address (RFC 7296 2.23.1).
+		gotTSr = substituteHost(gotTSr, sa.remote.Addr())
+	}
+	if !withinTS(gotTSi, c.tsLocal) || !withinTS(gotTSr, c.tsRemote) {
 		return fmt.Errorf("%w: responder answered selectors outside those we proposed", ErrTSUnacceptable)
 	}
 	if transport := m.FindNotify(wire.NotifyUseTransportMode) != nil; transport != (c.mode == kernel.ModeTransport) {
@@ -249,7 +257,7 @@ func (sa *ikeSA) completeChild(c *childSA, m *wire.Message, weInitiated bool, ni
 	}
 	c.suite = choice.Suite
 	c.outSPI = binary.BigEndian.Uint32(choice.PeerSPI)
-	c.tsLocal, c.tsRemote = cloneTS(tsi.Selectors), cloneTS(tsr.Selectors)
+	c.tsLocal, c.tsRemote = cloneTS(gotTSi), cloneTS(gotTSr)
 	keys, err := suite.DeriveChildKeys(c.suite, sa.suite.PRF, sa.keys.D, secret, ni, nr)
 	if err != nil {
 		return err
@@ -257,6 +265,18 @@ func (sa *ikeSA) completeChild(c *childSA, m *wire.Message, weInitiated bool, ni
 	sa.setChildKeys(c, keys, weInitiated)
 	sa.addChild(c)
 	return nil
+}
+
+// substituteHost replaces the addresses of host selectors of addr's family
+// with addr, keeping protocol and ports.
+func substituteHost(ts []wire.TrafficSelector, addr netip.Addr) []wire.TrafficSelector {
+	out := cloneTS(ts)
+	for i := range out {
+		if out[i].StartAddr.Is4() == addr.Is4() {
+			out[i].StartAddr, out[i].EndAddr = addr, addr
+		}
+	}
+	return out
 }
 
 func cloneTS(ts []wire.TrafficSelector) []wire.TrafficSelector {
@@ -308,7 +328,17 @@ func (sa *ikeSA) acceptChild(m *wire.Message, forAuth bool, ni, nr []byte, old *
 		allowLocal = configTS(p.cfg.LocalTS, sa.local.Addr())
 		allowRemote = configTS(p.cfg.RemoteTS, sa.remote.Addr())
 	}
-	nTSi, nTSr := narrowTS(tsi.Selectors, allowRemote), narrowTS(tsr.Selectors, allowLocal)
+	// Transport mode through a NAT (RFC 7296 2.23.1): the peer names its
+	// own private address, but the kernel sees the NAT's; use that, and
+	// answer with what the peer proposed.
+	offTSi, offTSr := tsi.Selectors, tsr.Selectors
+	if wantTransport && sa.natRemote {
+		offTSi = substituteHost(offTSi, sa.remote.Addr())
+	}
+	if wantTransport && sa.natLocal {
+		offTSr = substituteHost(offTSr, sa.local.Addr())
+	}
+	nTSi, nTSr := narrowTS(offTSi, allowRemote), narrowTS(offTSr, allowLocal)
 	if len(nTSi) == 0 || len(nTSr) == 0 {
 		sa.e.log.Errorf("ike: peer %s: CHILD_SA: traffic selectors %v -> %v are outside ours %v -> %v", name, tsi.Selectors, tsr.Selectors, allowRemote, allowLocal)
 		return nil, nil, notifyPayload(wire.NotifyTSUnacceptable, nil)
@@ -348,9 +378,16 @@ func (sa *ikeSA) acceptChild(m *wire.Message, forAuth bool, ni, nr []byte, old *
 	if ke != nil {
 		payloads = append(payloads, &wire.KE{Group: uint16(ke.Group()), Data: ke.PublicKey()})
 	}
+	ansTSi, ansTSr := nTSi, nTSr
+	if wantTransport && sa.natRemote {
+		ansTSi = cloneTS(tsi.Selectors)
+	}
+	if wantTransport && sa.natLocal {
+		ansTSr = cloneTS(tsr.Selectors)
+	}
 	payloads = append(payloads,
-		&wire.TrafficSelectors{Selectors: nTSi},
-		&wire.TrafficSelectors{Responder: true, Selectors: nTSr})
+		&wire.TrafficSelectors{Selectors: ansTSi},
+		&wire.TrafficSelectors{Responder: true, Selectors: ansTSr})
 	return payloads, c, nil
 }
 

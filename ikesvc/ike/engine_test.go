@@ -79,6 +79,17 @@ func newPair(t testing.TB, o pairOpts) *pair {
 	return p
 }
 
+// advance moves the clock in small steps, delivering datagrams after each,
+// the way a real network answers between timer ticks.
+func (p *pair) advance(t testing.TB, d time.Duration) {
+	t.Helper()
+	const step = 100 * time.Millisecond
+	for ; d > 0; d -= step {
+		p.clock.Advance(min(step, d))
+		p.net.run(t)
+	}
+}
+
 // start configures both and runs the handshake to completion.
 func (p *pair) start(t testing.TB) {
 	t.Helper()

@@ -117,6 +117,8 @@ type testNet struct {
 	drop func(d datagram) bool
 	// sent records every datagram (for replay and fuzz tests).
 	sent []datagram
+	// rewrite, when set, changes addresses in flight (a NAT).
+	rewrite func(d datagram) datagram
 }
 
 func newTestNet() *testNet { return &testNet{engines: map[netip.Addr]*Engine{}} }
@@ -145,6 +147,9 @@ func (n *testNet) run(t testing.TB) {
 		d := n.queue[0]
 		n.queue = n.queue[1:]
 		drop := n.drop
+		if n.rewrite != nil {
+			d = n.rewrite(d)
+		}
 		e := n.engines[d.to.Addr()]
 		n.mu.Unlock()
 		if e == nil || (drop != nil && drop(d)) {
