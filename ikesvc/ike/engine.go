@@ -292,9 +292,10 @@ func (e *Engine) HandleKernelEvent(ev kernel.Event) {
 					if ev.Kind == kernel.EventSoftExpire {
 						sa.rekeyChild(c)
 					} else {
-						e.log.Errorf("ike: peer %s: CHILD_SA %08x/%08x hit its hard lifetime; removed", sa.peerName(), c.inSPI, c.outSPI)
+						e.log.Errorf("ike: peer %s: CHILD_SA %08x_i %08x_o hit its hard lifetime; deleting it", sa.peerName(), c.inSPI, c.outSPI)
 						sa.removeChild(c)
 						e.syncKernel()
+						sa.deleteChild(c) // tell the peer; c is already gone here
 					}
 					return
 				}
