@@ -96,8 +96,10 @@ type PeerConfig struct {
 	// DPDInterval is the liveness check period; 0 turns DPD off.
 	DPDInterval time.Duration
 	// RekeyTime is the CHILD_SA lifetime before a rekey; 0: DefaultRekeyTime.
-	RekeyTime   time.Duration
-	StartAction StartAction
+	RekeyTime time.Duration
+	// IKERekeyTime is the IKE SA lifetime before a rekey; 0: DefaultIKERekeyTime.
+	IKERekeyTime time.Duration
+	StartAction  StartAction
 }
 
 // Equal reports whether two peer configs would negotiate the same SAs, so a
@@ -107,7 +109,8 @@ func (p *PeerConfig) Equal(o *PeerConfig) bool {
 		p.LocalID.Equal(o.LocalID) && p.Mode == o.Mode &&
 		slices.Equal(p.LocalTS, o.LocalTS) && slices.Equal(p.RemoteTS, o.RemoteTS) &&
 		proposalsEqual(p.IKE, o.IKE) && proposalsEqual(p.ESP, o.ESP) &&
-		p.DPDInterval == o.DPDInterval && p.RekeyTime == o.RekeyTime && p.StartAction == o.StartAction
+		p.DPDInterval == o.DPDInterval && p.RekeyTime == o.RekeyTime && p.IKERekeyTime == o.IKERekeyTime &&
+		p.StartAction == o.StartAction
 }
 
 func proposalsEqual(a, b []suite.Proposal) bool {
@@ -133,6 +136,13 @@ func (p *PeerConfig) rekeyTime() time.Duration {
 		return p.RekeyTime
 	}
 	return DefaultRekeyTime
+}
+
+func (p *PeerConfig) ikeRekeyTime() time.Duration {
+	if p.IKERekeyTime > 0 {
+		return p.IKERekeyTime
+	}
+	return DefaultIKERekeyTime
 }
 
 // Config is everything an Engine needs.

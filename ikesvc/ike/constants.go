@@ -15,6 +15,8 @@ const (
 	HalfOpenTimeout = 30 * time.Second
 	// DefaultRekeyTime is the CHILD_SA lifetime when the peer config sets none.
 	DefaultRekeyTime = time.Hour
+	// DefaultIKERekeyTime is the IKE SA lifetime (strongSwan's default).
+	DefaultIKERekeyTime = 4 * time.Hour
 	// RestartDelay is how long a peer with start action "start" waits after
 	// a failed or dead IKE SA before initiating again.
 	RestartDelay = 5 * time.Second

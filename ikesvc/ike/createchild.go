@@ -18,6 +18,10 @@ func (sa *ikeSA) rekeyChild(c *childSA) {
 	if c.rekeying || sa.state != StateEstablished {
 		return
 	}
+	if sa.rekeyingIKE {
+		c.rekey.Mod(rekeyPostpone)
+		return
+	}
 	c.rekeying = true
 	var next *childSA
 	sa.queueRequest(wire.ExchangeCreateChildSA, func() []wire.Payload {
@@ -63,7 +67,7 @@ func (sa *ikeSA) deleteChild(c *childSA) {
 }
 
 // consumeCreateChildRequest answers a CREATE_CHILD_SA: a CHILD_SA rekey or
-// a new CHILD_SA. IKE SA rekeying is not implemented and refused.
+// a new CHILD_SA, or an IKE SA rekey.
 func (sa *ikeSA) consumeCreateChildRequest(m *wire.Message) {
 	nonce, _ := m.Find(wire.PayloadNonce).(*wire.Nonce)
 	saP, _ := m.Find(wire.PayloadSA).(*wire.SA)
@@ -73,8 +77,7 @@ func (sa *ikeSA) consumeCreateChildRequest(m *wire.Message) {
 		return
 	}
 	if len(saP.Proposals) > 0 && saP.Proposals[0].Protocol == wire.ProtocolIKE {
-		sa.e.log.Errorf("ike: peer %s: refused an IKE SA rekey (not implemented)", sa.peerName())
-		sa.respond(m, []wire.Payload{notifyPayload(wire.NotifyNoProposalChosen, nil)})
+		sa.consumeIKERekeyRequest(m, saP, nonce)
 		return
 	}
 	var old *childSA

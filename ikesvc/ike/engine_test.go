@@ -379,3 +379,34 @@ func hexSPI(t *testing.T, s string) uint32 {
 	}
 	return v
 }
+
+func TestIKERekey(t *testing.T) {
+	p := newPair(t, pairOpts{mode: kernel.ModeTransport, rekey: 10 * time.Minute})
+	p.pa.IKERekeyTime, p.pb.IKERekeyTime = time.Minute, time.Minute
+	p.start(t)
+	p.checkUp(t, kernel.ModeTransport)
+	before, kernelBefore := p.a.only(t), p.a.kernelSet(t)
+	p.advance(t, time.Minute)
+	p.checkUp(t, kernel.ModeTransport)
+	after := p.a.only(t)
+	if after.SPIi == before.SPIi || after.SPIr == before.SPIr {
+		t.Fatalf("IKE SPIs unchanged: %s/%s", after.SPIi, after.SPIr)
+	}
+	if after.Children[0].InSPI != before.Children[0].InSPI {
+		t.Errorf("the CHILD_SA changed with the IKE SA rekey")
+	}
+	if ks := p.a.kernelSet(t); len(ks.SAs) != len(kernelBefore.SAs) || ks.SAs[0].ID() != kernelBefore.SAs[0].ID() {
+		t.Errorf("kernel SAs changed: %+v -> %+v", kernelBefore.SAs, ks.SAs)
+	}
+	// The new IKE SA works: the next CHILD_SA rekey and a delete go through it.
+	p.advance(t, 10*time.Minute)
+	p.checkUp(t, kernel.ModeTransport)
+	if p.a.only(t).Children[0].InSPI == before.Children[0].InSPI {
+		t.Error("no CHILD_SA rekey on the new IKE SA")
+	}
+	if err := p.a.engine.Terminate("b"); err != nil {
+		t.Fatal(err)
+	}
+	p.net.run(t)
+	p.checkDown(t)
+}

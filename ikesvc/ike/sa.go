@@ -59,7 +59,9 @@ type ikeSA struct {
 	// firstChild is the CHILD_SA an initiator proposes in IKE_AUTH.
 	firstChild *childSA
 
-	retransmit, lifetime, dpd *timer
+	retransmit, lifetime, dpd, ikeRekey *timer
+	rekeyingIKE                        bool
+	successorSA                        *ikeSA // reserved while we rekey the IKE SA
 }
 
 type request struct {
@@ -299,6 +301,9 @@ func (sa *ikeSA) close(restart bool) {
 	sa.timersStop()
 	sa.pending = nil
 	sa.queue = nil
+	if n := sa.successorSA; n != nil && n.state != StateEstablished {
+		delete(sa.e.sas, n.ourSPI())
+	}
 	hadChildren := len(sa.children) > 0
 	sa.children = nil
 	sa.releaseFirstChild()

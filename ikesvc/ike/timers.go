@@ -55,6 +55,7 @@ func (sa *ikeSA) timersInit() {
 	sa.retransmit = sa.e.newTimer(sa.expiredRetransmit)
 	sa.lifetime = sa.e.newTimer(sa.expiredHalfOpen)
 	sa.dpd = sa.e.newTimer(sa.expiredDPD)
+	sa.ikeRekey = sa.e.newTimer(sa.expiredIKERekey)
 	if !sa.initiator {
 		sa.lifetime.Mod(HalfOpenTimeout)
 	}
@@ -67,6 +68,18 @@ func (sa *ikeSA) timersEstablished() {
 	if d := sa.dpdInterval(); d > 0 {
 		sa.dpd.Mod(d)
 	}
+	if sa.peer != nil {
+		d := sa.peer.cfg.ikeRekeyTime()
+		if !sa.initiator {
+			d += d / 10 // the initiator normally rekeys first
+		}
+		sa.ikeRekey.Mod(d)
+	}
+}
+
+// expiredIKERekey replaces the IKE SA with a fresh one (RFC 7296 2.18).
+func (sa *ikeSA) expiredIKERekey() {
+	sa.rekeyIKE()
 }
 
 // timersStop disarms everything. Should be called when the SA closes.
@@ -74,6 +87,7 @@ func (sa *ikeSA) timersStop() {
 	sa.retransmit.Del()
 	sa.lifetime.Del()
 	sa.dpd.Del()
+	sa.ikeRekey.Del()
 	for _, c := range sa.children {
 		c.rekey.Del()
 	}
