@@ -60,8 +60,8 @@ type ikeSA struct {
 	firstChild *childSA
 
 	retransmit, lifetime, dpd, ikeRekey *timer
-	rekeyingIKE                        bool
-	successorSA                        *ikeSA // reserved while we rekey the IKE SA
+	rekeyingIKE                         bool
+	successorSA                         *ikeSA // reserved while we rekey the IKE SA
 }
 
 type request struct {
