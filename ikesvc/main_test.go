@@ -225,7 +225,7 @@ func TestTwoDaemons(t *testing.T) {
 		t.Errorf("unexpected status: %+v / %+v", sa[0], sb[0])
 	}
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"-control", da.control, "show"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "b: IKE SA established") {
+	if code := run(context.Background(), []string{"-control", da.control, "show"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "b: IKE SA ESTABLISHED") {
 		t.Errorf("show exited %d: %s%s", code, out.String(), errOut.String())
 	}
 	if code := run(context.Background(), []string{"-control", da.control, "terminate", "b"}, &out, &errOut); code != 0 {

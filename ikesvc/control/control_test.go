@@ -99,7 +99,7 @@ func TestFormat(t *testing.T) {
 	if err := Format(&b, (&fakeService{}).Status(context.Background()), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"gw2: IKE SA established, initiator", "in  c0000001  42 bytes", "rekey in 1m0s"} {
+	for _, want := range []string{"gw2: IKE SA ESTABLISHED, initiator", "in  c0000001  42 bytes", "rekey in 1m0s"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}

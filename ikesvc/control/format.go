@@ -18,7 +18,9 @@ func Format(w io.Writer, sas []IKESA, now time.Time) error {
 		if sa.Initiator {
 			role = "initiator"
 		}
-		fmt.Fprintf(&b, "%s: IKE SA %s, %s, %s\n", sa.Peer, sa.State, role, sa.Algorithm)
+		// Upper case like swanctl, which scripts already grep for.
+		state := strings.ToUpper(strings.ReplaceAll(sa.State, " ", "_"))
+		fmt.Fprintf(&b, "%s: IKE SA %s, %s, %s\n", sa.Peer, state, role, sa.Algorithm)
 		fmt.Fprintf(&b, "  local  %s  %s\n", sa.Local, sa.LocalID)
 		fmt.Fprintf(&b, "  remote %s  %s\n", sa.Remote, sa.RemoteID)
 		fmt.Fprintf(&b, "  SPIs   %s_i %s_r", sa.SPIi, sa.SPIr)
