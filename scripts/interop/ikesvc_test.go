@@ -203,7 +203,13 @@ func TestIkesvcRejects(t *testing.T) {
 				}
 				return ch.LogContains(charonEvidence)
 			}); err != nil {
-				t.Errorf("charon: want no SA and %q in its log: %v", charonEvidence, err)
+				if c.ikesvcInitiates {
+					t.Errorf("ikesvc as initiator must tell charon that it refused charon's certificate "+
+						"(INFORMATIONAL with AUTHENTICATION_FAILED, RFC 7296 2.21.2, as charon does) so charon "+
+						"drops the SA it set up; want no SA and %q in charon's log: %v", charonEvidence, err)
+				} else {
+					t.Errorf("charon: want no SA and %q in its log: %v", charonEvidence, err)
+				}
 			}
 			if err := ike.WaitShow(ctx, 5*time.Second, ShowHasNoSA); err != nil {
 				t.Error(err)
