@@ -185,6 +185,9 @@ func (sa *ikeSA) consumeAuthResponse(m *wire.Message) {
 		err = sa.peer.cfg.RemoteID.Match(peerID, chain.Leaf())
 	}
 	if err != nil {
+		// RFC 7296 2.21.2: tell the responder, which already considers the
+		// SA established, then forget it.
+		sa.sendInformationalOnce(notifyPayload(wire.NotifyAuthenticationFailed, nil))
 		sa.fail("authentication of the responder failed: "+err.Error(), true)
 		return
 	}

@@ -25,6 +25,7 @@ type pairOpts struct {
 	aIKE, bIKE     string
 	aESP, bESP     string
 	revokeA        bool // B's CRL lists A's certificate
+	revokeB        bool // A's CRL lists B's certificate
 	foreignA       bool // A's certificate comes from a CA B does not know
 	rekey          time.Duration
 	tunnelNetworks bool
@@ -61,10 +62,13 @@ func newPair(t testing.TB, o pairOpts) *pair {
 	if o.revokeA {
 		ca.revoke(certA)
 	}
-	trust := ca.trust(t)
-	p.a = newEndpointWith(t, p.net, p.clock, "a", addrA, certA, keyA, interA, trust)
-	p.b = newEndpoint(t, p.net, p.clock, "b", addrB, endpointOpts{certPKI: ca, trustPKI: ca, kind: o.kind})
-	p.b.engine.cfg.Trust = ca.trust(t) // after a possible revoke
+	certB, keyB := ca.issue(t, "b.example.net", o.kind, addrB)
+	trustB := ca.trust(t)
+	if o.revokeB {
+		ca.revoke(certB)
+	}
+	p.a = newEndpointWith(t, p.net, p.clock, "a", addrA, certA, keyA, interA, ca.trust(t))
+	p.b = newEndpointWith(t, p.net, p.clock, "b", addrB, certB, keyB, ca.inter, trustB)
 	p.pa = PeerConfig{Name: "b", Remote: addrB, RemoteID: matcher(t, "C=JP, O=Example, CN=*"), Mode: o.mode,
 		IKE: mustProposals(t, wire.ProtocolIKE, o.aIKE), ESP: mustProposals(t, wire.ProtocolESP, o.aESP),
 		RekeyTime: o.rekey, StartAction: StartStart}
@@ -203,6 +207,7 @@ func TestHandshakeFailures(t *testing.T) {
 	}{
 		{"revoked initiator", pairOpts{revokeA: true}, "AUTHENTICATION_FAILED", "authentication failed", "revoked"},
 		{"unknown CA", pairOpts{foreignA: true}, "AUTHENTICATION_FAILED", "authentication failed", "unknown"},
+		{"revoked responder", pairOpts{revokeB: true}, "revoked", "AUTHENTICATION_FAILED", ""},
 		{"IKE proposal mismatch", pairOpts{aIKE: "aes256gcm16-prfsha384-ecp384", bIKE: "aes128-sha256-modp3072"}, "NO_PROPOSAL_CHOSEN", "no proposal chosen", ""},
 	}
 	for _, tt := range tests {

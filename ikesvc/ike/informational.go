@@ -34,6 +34,13 @@ func (sa *ikeSA) consumeInformationalRequest(m *wire.Message) {
 				}
 			}
 		case *wire.Notify:
+			if p.Type == wire.NotifyAuthenticationFailed {
+				// The initiator refused our AUTH after we established
+				// (RFC 7296 2.21.2): the SA is dead on its side.
+				sa.respond(m, nil)
+				sa.fail("the peer rejected our authentication (AUTHENTICATION_FAILED)", false)
+				return
+			}
 			if p.Type.IsError() {
 				sa.e.log.Errorf("ike: peer %s: peer reports %v", sa.peerName(), p.Type)
 			}

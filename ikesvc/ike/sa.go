@@ -349,8 +349,13 @@ func (sa *ikeSA) delete() {
 
 // sendDeleteOnce sends a Delete of the IKE SA without waiting (shutdown).
 func (sa *ikeSA) sendDeleteOnce() {
-	m := &wire.Message{Header: sa.header(wire.ExchangeInformational, false), Encrypted: true,
-		Protected: []wire.Payload{&wire.Delete{Protocol: wire.ProtocolIKE}}}
+	sa.sendInformationalOnce(&wire.Delete{Protocol: wire.ProtocolIKE})
+}
+
+// sendInformationalOnce sends an INFORMATIONAL request without waiting for
+// its answer: the SA is about to go away.
+func (sa *ikeSA) sendInformationalOnce(payloads ...wire.Payload) {
+	m := &wire.Message{Header: sa.header(wire.ExchangeInformational, false), Encrypted: true, Protected: payloads}
 	m.MessageID = sa.sendID
 	if sa.pending != nil {
 		m.MessageID = sa.pending.id + 1
