@@ -225,3 +225,12 @@ func TestBenchResponder(t *testing.T) {
 		t.Errorf("bench suite %s, want AES_GCM_16/CURVE_25519", got)
 	}
 }
+
+// TestToolsPresent: after TestMain's install step everything the harness
+// runs is there (a fresh machine gets it from deps.sh).
+func TestToolsPresent(t *testing.T) {
+	requireRoot(t)
+	if m := MissingTools(); len(m) > 0 {
+		t.Errorf("missing: %v", m)
+	}
+}

@@ -34,6 +34,15 @@ func runTests(m *testing.M) int {
 	} else if len(removed) > 0 {
 		fmt.Fprintf(os.Stderr, "interop: removed leftover namespaces %v\n", removed)
 	}
+	// A fresh CI machine has no strongSwan or tshark: install them
+	// (apt-get, as root) before anything needs them.
+	installCtx, cancelInstall := context.WithTimeout(context.Background(), 10*time.Minute)
+	err := InstallTools(installCtx, ".")
+	cancelInstall()
+	if err != nil {
+		pkiErr = err
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "interop-pki-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
