@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"alixsec.dev/board"
 	"alixsec.dev/configsvc/api"
@@ -76,7 +77,7 @@ func run(console *log.Logger) error {
 			warn.Printf("config partition: %v", err)
 		}
 		services = append(services, configsvcService(cfgDir, b.Name))
-		h, err := netlink.NewHandle()
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			warn.Printf("netlink: %v", err)
 		} else {

@@ -31,7 +31,7 @@ func bootImage(t *testing.T, image, board string) *qemu.VM {
 			t.Logf("console log of %s:\n%s", image, vm.Log())
 		}
 	})
-	m, err := vm.Expect(regexp.MustCompile(`alixsec (\S+) board=(\S+)\r?\n`), bootTimeout)
+	m, err := vm.Expect(regexp.MustCompile(`alixsec (\S+) board=(\S+)\s`), bootTimeout)
 	if err != nil {
 		t.Fatalf("banner: %v", err)
 	}
