@@ -2,6 +2,7 @@ package ike
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -414,4 +415,40 @@ func TestIKERekey(t *testing.T) {
 	}
 	p.net.run(t)
 	p.checkDown(t)
+}
+
+// TestFragmentation: RSA certificates make IKE_AUTH larger than 1280
+// bytes; both ends announced RFC 7383 support, so it travels in fragments
+// that each fit, and a lost fragment is recovered by retransmission.
+func TestFragmentation(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ipv6=%v", v6), func(t *testing.T) {
+			p := newPair(t, pairOpts{kind: "rsa", mode: kernel.ModeTransport, v6: v6})
+			fragments, dropped := 0, false
+			p.net.drop = func(d datagram) bool {
+				h, err := wire.ParseHeader(d.data)
+				if err != nil || h.Exchange != wire.ExchangeIKEAuth {
+					return false
+				}
+				if limit := map[bool]int{false: 1280 - 28, true: 1280 - 48}[v6]; len(d.data) > limit {
+					t.Errorf("IKE_AUTH datagram of %d bytes", len(d.data))
+				}
+				if h.NextPayload == wire.PayloadSKF {
+					fragments++
+					if !dropped && h.IsResponse() {
+						dropped = true
+						return true
+					}
+				}
+				return false
+			}
+			p.start(t)
+			p.clock.Advance(RetransmitTimeout)
+			p.net.run(t)
+			p.checkUp(t, kernel.ModeTransport)
+			if fragments < 4 {
+				t.Errorf("%d IKE_AUTH fragments, want requests and responses fragmented", fragments)
+			}
+		})
+	}
 }

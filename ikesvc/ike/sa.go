@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"time"
@@ -51,7 +52,7 @@ type ikeSA struct {
 	queue   []queuedRequest
 	// Requests we receive.
 	recvID       uint32
-	lastResponse []byte // nil until we answered a request
+	lastResponse [][]byte // nil until we answered a request; fragments when fragmented
 	reqReasm     wire.Reassembler
 	respReasm    wire.Reassembler
 
@@ -67,7 +68,7 @@ type ikeSA struct {
 type request struct {
 	id       uint32
 	exchange wire.ExchangeType
-	packet   []byte
+	packets  [][]byte // one datagram, or the fragments of one message
 	tries    int
 	handle   func(*wire.Message)
 }
@@ -139,15 +140,15 @@ func (sa *ikeSA) sendRequest(m *wire.Message, handle func(*wire.Message)) []byte
 	if m.Encrypted {
 		c = sa.out
 	}
-	packet, err := m.Encode(c)
+	packets, err := sa.encode(m, c)
 	if err != nil {
 		sa.fail(fmt.Sprintf("encoding %v request: %v", m.Exchange, err), true)
 		return nil
 	}
-	sa.pending = &request{id: m.MessageID, exchange: m.Exchange, packet: packet, handle: handle}
-	sa.e.send(packet, sa.local, sa.remote)
+	sa.pending = &request{id: m.MessageID, exchange: m.Exchange, packets: packets, handle: handle}
+	sa.sendAll(packets)
 	sa.retransmit.Mod(RetransmitTimeout)
-	return packet
+	return packets[0]
 }
 
 // respond answers request req with encrypted payloads and remembers the
@@ -155,14 +156,47 @@ func (sa *ikeSA) sendRequest(m *wire.Message, handle func(*wire.Message)) []byte
 func (sa *ikeSA) respond(req *wire.Message, payloads []wire.Payload) {
 	m := &wire.Message{Header: sa.header(req.Exchange, true), Encrypted: true, Protected: payloads}
 	m.MessageID = req.MessageID
-	packet, err := m.Encode(sa.out)
+	packets, err := sa.encode(m, sa.out)
 	if err != nil {
 		sa.e.log.Errorf("ike: peer %s: encoding %v response: %v", sa.peerName(), req.Exchange, err)
 		return
 	}
-	sa.lastResponse = packet
+	sa.lastResponse = packets
 	sa.recvID = req.MessageID + 1
-	sa.e.send(packet, sa.local, sa.remote)
+	sa.sendAll(packets)
+}
+
+// fragmentLimit is the largest IKE datagram we send once the peer supports
+// fragmentation (RFC 7383 2.5.1): 1280 bytes of IP packet, the IPv6
+// minimum MTU, less the IP and UDP headers and the non-ESP marker.
+func (sa *ikeSA) fragmentLimit() int {
+	n := 1280 - 8 - 20
+	if !sa.remote.Addr().Is4() {
+		n = 1280 - 8 - 40
+	}
+	if sa.remote.Port() == sa.e.cfg.NATTPort {
+		n -= 4
+	}
+	return n
+}
+
+// encode is m's wire form: one datagram, or SKF fragments when the peer
+// announced IKEV2_FRAGMENTATION_SUPPORTED and the message would not fit.
+func (sa *ikeSA) encode(m *wire.Message, c wire.SKCipher) ([][]byte, error) {
+	packet, err := m.Encode(c)
+	if err != nil {
+		return nil, err
+	}
+	if !m.Encrypted || !sa.fragOK || len(packet) <= sa.fragmentLimit() || len(m.Payloads) > 0 {
+		return [][]byte{packet}, nil
+	}
+	return wire.EncodeFragments(m, c, sa.fragmentLimit())
+}
+
+func (sa *ikeSA) sendAll(packets [][]byte) {
+	for _, p := range packets {
+		sa.e.send(p, sa.local, sa.remote)
+	}
 }
 
 // notifyPayload is an error or status notify about the IKE SA.
@@ -179,8 +213,13 @@ func (sa *ikeSA) handle(h wire.Header, packet []byte, from, to netip.AddrPort) {
 	switch {
 	case h.MessageID+1 == sa.recvID && sa.lastResponse != nil:
 		// A retransmitted request: the peer lost our answer (RFC 7296 2.1).
+		// Of a fragmented request only fragment 1 triggers the resend
+		// (RFC 7383 2.6.1), or every fragment would multiply our answer.
+		if h.NextPayload == wire.PayloadSKF && len(packet) >= wire.HeaderLen+6 && binary.BigEndian.Uint16(packet[wire.HeaderLen+4:]) != 1 {
+			return
+		}
 		sa.e.log.Verbosef("ike: peer %s: retransmitted %v request %d, resending our response", sa.peerName(), h.Exchange, h.MessageID)
-		sa.e.send(sa.lastResponse, sa.local, sa.remote)
+		sa.sendAll(sa.lastResponse)
 		return
 	case h.MessageID != sa.recvID:
 		sa.e.log.Verbosef("ike: peer %s: dropped %v request with message ID %d, expected %d", sa.peerName(), h.Exchange, h.MessageID, sa.recvID)

@@ -106,7 +106,7 @@ func (sa *ikeSA) expiredRetransmit() {
 	}
 	req.tries++
 	sa.e.log.Verbosef("ike: peer %s: retransmitting %v request %d (try %d)", sa.peerName(), req.exchange, req.id, req.tries)
-	sa.e.send(req.packet, sa.local, sa.remote)
+	sa.sendAll(req.packets)
 	sa.retransmit.Mod(RetransmitTimeout << req.tries)
 }
 
