@@ -330,6 +330,9 @@ func TestDelete(t *testing.T) {
 			t.Errorf("%s keeps IKE SAs %+v", ep.name, st)
 		}
 	}
+	// A is a "start" peer: it comes back once the delay has passed.
+	p.advance(t, RestartDelay)
+	p.checkUp(t, kernel.ModeTunnel)
 }
 
 func TestChildRekey(t *testing.T) {

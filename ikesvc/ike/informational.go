@@ -21,7 +21,9 @@ func (sa *ikeSA) consumeInformationalRequest(m *wire.Message) {
 			case wire.ProtocolIKE:
 				sa.e.log.Verbosef("ike: peer %s: peer deleted IKE SA %x", sa.peerName(), sa.ourSPI())
 				sa.respond(m, nil)
-				sa.close(false)
+				// A "start" peer comes back after RestartDelay: the other
+				// side may only be reloading its configuration.
+				sa.close(true)
 				return
 			case wire.ProtocolESP:
 				for _, spi := range p.SPIs {
