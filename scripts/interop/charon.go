@@ -64,10 +64,25 @@ const (
 	logInside  = "/run/charon.log"
 )
 
+// CharonOptions change the strongswan.conf StartCharonWith writes.
+type CharonOptions struct {
+	// Quiet logs only charon's basic messages (level 0) instead of IKE and
+	// config details (level 2, flushed per line), for benchmarks.
+	Quiet bool
+	// NoDoSProtection turns off charon's COOKIE demand above 30 half-open
+	// IKE_SAs, so a handshake load measures handshakes.
+	NoDoSProtection bool
+}
+
 // StartCharon writes a strongswan.conf under dir, starts charon in node's
 // namespaces and waits (at most StartTimeout) until vici answers. The
 // caller must call Stop.
 func StartCharon(ctx context.Context, node *Node, dir string) (*Charon, error) {
+	return StartCharonWith(ctx, node, dir, CharonOptions{})
+}
+
+// StartCharonWith is StartCharon with options.
+func StartCharonWith(ctx context.Context, node *Node, dir string, opts CharonOptions) (*Charon, error) {
 	bin, section, err := FindCharon()
 	if err != nil {
 		return nil, err
@@ -85,7 +100,7 @@ func StartCharon(ctx context.Context, node *Node, dir string) (*Charon, error) {
 		}
 	}
 	conf := filepath.Join(dir, "strongswan.conf")
-	if err := os.WriteFile(conf, []byte(strongswanConf(section)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(strongswanConf(section, opts)), 0o600); err != nil {
 		return nil, fmt.Errorf("charon %s: %w", node.Name, err)
 	}
 	out, err := os.Create(filepath.Join(dir, "charon.out"))
@@ -279,10 +294,18 @@ func (c *Charon) LogContains(s string) bool {
 // IKE packets bypass the libipsec routes (table 220) that would otherwise
 // send charon's own UDP into the TUN device; allow_peer_ts makes host-to-host
 // tunnels (TS = the peer's own address) work through libipsec.
-func strongswanConf(section string) string {
+func strongswanConf(section string, opts CharonOptions) string {
+	def, ike, cfg, flush, dos := "1", "2", "2", "yes", "yes"
+	if opts.Quiet {
+		def, ike, cfg, flush = "0", "0", "0", "no"
+	}
+	if opts.NoDoSProtection {
+		dos = "no"
+	}
 	return section + ` {
 	load_modular = no
 	load = ` + charonPlugins + `
+	dos_protection = ` + dos + `
 	journal {
 		default = -1
 	}
@@ -290,11 +313,10 @@ func strongswanConf(section string) string {
 		interop {
 			path = ` + logInside + `
 			time_format = %H:%M:%S
-			flush_line = yes
-			default = 1
-			ike = 2
-			cfg = 2
-			net = 1
+			flush_line = ` + flush + `
+			default = ` + def + `
+			ike = ` + ike + `
+			cfg = ` + cfg + `
 		}
 	}
 	plugins {

@@ -196,6 +196,10 @@ func TestBenchResponder(t *testing.T) {
 			t.Errorf("close responder: %v", err)
 		}
 	})
+	conf, err := os.ReadFile(filepath.Join(r.Charon.Dir, "strongswan.conf"))
+	if err != nil || !strings.Contains(string(conf), "dos_protection = no") || !strings.Contains(string(conf), "ike = 0") {
+		t.Errorf("bench charon should run quiet without COOKIE demands (err %v):\n%s", err, conf)
+	}
 	if r.Addr != r.Pair.B.IPv4 {
 		t.Errorf("responder address %v, want %v", r.Addr, r.Pair.B.IPv4)
 	}
