@@ -1,0 +1,18 @@
+// Package ike is the IKEv2 state machine (RFC 7296): IKE_SA_INIT,
+// IKE_AUTH with certificates (RFC 7427 signatures, RSA auth method 1),
+// CREATE_CHILD_SA for CHILD_SA and IKE SA rekeys, INFORMATIONAL for
+// deletes and liveness, NAT-T (RFC 7296 2.23, 3948) and fragmentation
+// (RFC 7383). An Engine runs every IKE SA of a host.
+//
+// Layout, as in wireguard-go's device package: constants.go holds the
+// timers, state.go the State type and its diagram, timers.go the timer
+// wrapper and the expiredX callbacks, and each exchange has its
+// Create/Consume pair (init.go, auth.go, createchild.go, ikerekey.go,
+// informational.go). child.go negotiates CHILD_SAs and kernelsync.go turns
+// them into the one kernel.Set the reconcile-style backend wants.
+//
+// Concurrency: one mutex per Engine guards all state. Entry points
+// (HandlePacket, HandleKernelEvent, SetPeers, Initiate, Terminate, timer
+// callbacks) take it; the Transport and the kernel backend are called with
+// it held, so they must not call back into the Engine.
+package ike
