@@ -60,7 +60,12 @@ func ext4Label(path string) (string, error) {
 // bbolt's own copy-on-write pages keep the last committed revision. If the
 // file system is too damaged to mount read-write, it is mounted read-only
 // so the last configuration still boots, and the error says so.
-func mountConfig(device, target string) (readOnly bool, err error) {
+//
+// sample is a regular file on the partition (the config database) to open
+// once before the flush: ext4 records the mount point in its superblock on
+// the first open of a file after mount, through the journal, and that
+// write must happen now rather than when configsvc opens the file.
+func mountConfig(device, target, sample string) (readOnly bool, err error) {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return false, err
 	}
@@ -68,7 +73,13 @@ func mountConfig(device, target string) (readOnly bool, err error) {
 	const flags = unix.MS_NOATIME | unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC
 	rwErr := unix.Mount(device, target, "ext4", flags, "errors=remount-ro")
 	if rwErr == nil {
-		return false, nil
+		// Mounting dirties the superblock (mount count and time); flush it
+		// now so the write happens at boot, not seconds into steady
+		// running when the journal or writeback would get to it.
+		if f, err := os.Open(sample); err == nil {
+			f.Close()
+		}
+		return false, syncFS(target)
 	}
 	if roErr := unix.Mount(device, target, "ext4", flags|unix.MS_RDONLY, ""); roErr == nil {
 		return true, fmt.Errorf("mount %s read-write: %w; mounted read-only, commits will fail until the card is repaired", device, rwErr)
@@ -88,4 +99,17 @@ func isMounted(target string) bool {
 		}
 	}
 	return false
+}
+
+// syncFS flushes one file system's dirty data and metadata.
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }

@@ -109,10 +109,10 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// startConfigsvc returns the configsvc service for the config partition
-// mounted at cfgDir.
-func configsvcService(cfgDir, boardName string) *service {
-	args := []string{"/bbin/configsvc", "-db", cfgDir + "/config.db", "-socket", api.DefaultSocket, "-default-board", boardName}
+// configsvcService returns the configsvc service keeping its database in
+// db on the config partition.
+func configsvcService(db, boardName string) *service {
+	args := []string{"/bbin/configsvc", "-db", db, "-socket", api.DefaultSocket, "-default-board", boardName}
 	return &service{name: "configsvc", argv: args, env: serviceEnv()}
 }
 

@@ -21,6 +21,7 @@ import (
 const (
 	versionFile = "/etc/alixsec-version" // written by the image builder
 	cfgDir      = "/cfg"                 // config partition mount point
+	configDB    = cfgDir + "/config.db"  // configsvc's bbolt file
 	logSocket   = "/run/log.sock"
 )
 
@@ -76,7 +77,7 @@ func run(console *log.Logger) error {
 		if err := mountConfigPartition(logger); err != nil {
 			warn.Printf("config partition: %v", err)
 		}
-		services = append(services, configsvcService(cfgDir, b.Name))
+		services = append(services, configsvcService(configDB, b.Name))
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			warn.Printf("netlink: %v", err)
@@ -132,7 +133,7 @@ func mountConfigPartition(logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
-	ro, err := mountConfig(dev, cfgDir)
+	ro, err := mountConfig(dev, cfgDir, configDB)
 	if err != nil && !ro {
 		return err
 	}

@@ -18,10 +18,12 @@ import (
 func main() {
 	image := flag.String("image", "out/qemu.img", "CF image to boot (booted with -snapshot: the image is not changed)")
 	timeout := flag.Duration("timeout", 120*time.Second, "wait for each prompt at most this long")
+	write := flag.Bool("write", false, "boot the image itself, not a snapshot: changes persist")
+	delay := flag.Duration("delay", 0, "pause before each command line")
 	flag.Parse()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	vm, err := qemu.Start(ctx, qemu.Config{Image: *image, Snapshot: true, NoReboot: true,
+	vm, err := qemu.Start(ctx, qemu.Config{Image: *image, Snapshot: !*write, NoReboot: true,
 		Extra: []string{"-netdev", "user,id=lan,restrict=on", "-device", "e1000,netdev=lan"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -33,6 +35,7 @@ func main() {
 		if err != nil {
 			break
 		}
+		time.Sleep(*delay)
 		_, err = vm.Command(line, *timeout)
 	}
 	fmt.Print(vm.Log())

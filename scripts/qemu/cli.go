@@ -13,9 +13,9 @@ import (
 var CLIPrompt = regexp.MustCompile(`(?m)^([a-zA-Z0-9.-]+)> $`)
 
 // commandOutput matches the rest of an echoed command line, the output and
-// the next prompt (operational "> " or configuration "# ") at the very end
-// of the console output.
-var commandOutput = regexp.MustCompile(`(?s)\r?\n(.*?)[a-zA-Z0-9.-]+[>#] $`)
+// the next prompt (operational "host> ", configuration "host# " or the
+// shell's "$ ") at the very end of the console output.
+var commandOutput = regexp.MustCompile(`(?s)\r?\n(.*?)(?:[a-zA-Z0-9.-]+[>#]|\$) $`)
 
 // Command types a CLI command line and returns what the CLI printed before
 // its next prompt, with carriage returns removed.
