@@ -2,7 +2,9 @@ package shell
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 
 	"alixsec.dev/configsvc/model"
 )
@@ -20,6 +22,16 @@ func operationalCommands() []*command {
 			{name: "log", help: "system log ring buffer", run: (*Shell).showLog},
 			{name: "system", help: "host name, uptime, memory, load, running revision", run: (*Shell).showSystem},
 			{name: "version", help: "firmware version", run: (*Shell).showVersion},
+		}},
+		{name: "request", help: "ask a service to act now", sub: []*command{
+			{name: "ipsec", help: "IPsec actions", sub: []*command{
+				{name: "initiate", help: "set up the SAs with a peer now", args: "<peer>", run: (*Shell).initiateIPsec, complete: completePeer},
+			}},
+		}},
+		{name: "clear", help: "reset state", sub: []*command{
+			{name: "ipsec", help: "IPsec state", sub: []*command{
+				{name: "sa", help: "delete the SAs with a peer (start-action start re-initiates)", args: "<peer>", run: (*Shell).clearIPsecSA, complete: completePeer},
+			}},
 		}},
 		{name: "ping", help: "send ICMP echo requests", args: "<address> [count <1-100>]", run: (*Shell).ping, complete: completePing},
 		{name: "configure", help: "enter configuration mode", run: (*Shell).configure},
@@ -82,4 +94,25 @@ func completePing(sh *Shell, args []string, partial string) []model.Choice {
 		return []model.Choice{{Word: "<1-100>", Help: "number of echo requests", Placeholder: true}}
 	}
 	return []model.Choice{model.EndChoice}
+}
+
+// completePeer offers the IPsec peer names of the running config.
+func completePeer(sh *Shell, args []string, partial string) []model.Choice {
+	if len(args) > 0 {
+		return nil
+	}
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	snap, err := sh.env.Client.Running(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []model.Choice
+	for name := range snap.Config.IPsec.Peers {
+		if strings.HasPrefix(name, partial) {
+			out = append(out, model.Choice{Word: name, Help: "IPsec peer"})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Word < out[j].Word })
+	return out
 }

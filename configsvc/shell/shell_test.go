@@ -3,6 +3,7 @@ package shell
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"alixsec.dev/configsvc/api"
 	"alixsec.dev/configsvc/internal/testserver"
+	"alixsec.dev/ikesvc/control"
 )
 
 type fixture struct {
@@ -65,7 +67,7 @@ func TestOneLineErrors(t *testing.T) {
 		line string
 		want string
 	}{
-		{false, "frobnicate", `% unknown command "frobnicate": valid here: show, ping, configure, start, reboot, poweroff, exit` + "\n"},
+		{false, "frobnicate", `% unknown command "frobnicate": valid here: show, request, clear, ping, configure, start, reboot, poweroff, exit` + "\n"},
 		{false, "show", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, system, version\n"},
 		{false, "show ipsec bogus", `% show ipsec: unknown command "bogus": valid here: sa` + "\n"},
 		{false, "show version now", `% show version: unexpected "now": takes no arguments` + "\n"},
@@ -248,12 +250,23 @@ func TestStatusSockets(t *testing.T) {
 	if out := f.exec("show log"); !strings.Contains(out, "the log service is not running") {
 		t.Errorf("without log socket: %q", out)
 	}
-	req := serveOnce(t, f.env.IKESocket, "gw2: ESTABLISHED\n", true)
-	if out := f.exec("show ipsec sa"); out != "gw2: ESTABLISHED\n" {
+	ike := &fakeIKE{sas: []control.IKESA{{Peer: "gw2", State: "ESTABLISHED", Local: "10.99.0.1:500", Remote: "10.99.0.2:500",
+		SPIi: "0123456789abcdef", SPIr: "fedcba9876543210", Algorithm: "aes128gcm16-prfsha256-ecp256"}}}
+	ln, err := control.Listen(f.env.IKESocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go control.Serve(ctx, ln, ike, t.Logf)
+	if out := f.exec("show ipsec sa"); !strings.Contains(out, "gw2") || !strings.Contains(out, "ESTABLISHED") {
 		t.Errorf("show ipsec sa = %q", out)
 	}
-	if r := <-req; r != "show sa\n" {
-		t.Errorf("ikesvc got request %q", r)
+	if out := f.exec("clear ipsec sa gw2"); out != "terminate gw2: done\n" || ike.terminated != "gw2" {
+		t.Errorf("clear ipsec sa gw2 = %q (terminated %q)", out, ike.terminated)
+	}
+	if out := f.exec("request ipsec initiate gw9"); !strings.Contains(out, "no such peer") {
+		t.Errorf("initiate of an unknown peer = %q", out)
 	}
 	serveOnce(t, f.env.LogSocket, "boot ok\nconfigsvc started\n", false)
 	if out := f.exec("show log"); out != "boot ok\nconfigsvc started\n" {
@@ -369,7 +382,7 @@ func TestInteractiveTerminal(t *testing.T) {
 		"  interfaces     network interfaces, addresses and counters\r\n",
 		"committed revision 2\r\n",
 		"ttytest> ",
-		`% unknown command "commit": valid here: show, ping, configure, start, reboot, poweroff, exit`,
+		`% unknown command "commit": valid here: show, request, clear, ping, configure, start, reboot, poweroff, exit`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("terminal output lacks %q:\n%q", want, got)
@@ -396,4 +409,24 @@ func TestLoadFile(t *testing.T) {
 	if f.sh.Prompt() != "loaded> " {
 		t.Errorf("prompt %q", f.sh.Prompt())
 	}
+}
+
+// fakeIKE stands in for ikesvc's engine behind a real control socket.
+type fakeIKE struct {
+	sas        []control.IKESA
+	terminated string
+}
+
+func (f *fakeIKE) Status(ctx context.Context) []control.IKESA { return f.sas }
+
+func (f *fakeIKE) Initiate(peer string) error {
+	if peer != "gw2" {
+		return fmt.Errorf("no such peer %q", peer)
+	}
+	return nil
+}
+
+func (f *fakeIKE) Terminate(peer string) error {
+	f.terminated = peer
+	return nil
 }

@@ -1,6 +1,9 @@
 package shell
 
 import (
+	"context"
+
+	"alixsec.dev/ikesvc/control"
 	"errors"
 	"fmt"
 	"io"
@@ -37,15 +40,72 @@ func (sh *Shell) readSocket(path, request string) (missing bool, err error) {
 	return false, nil
 }
 
-// showIPsecSA asks ikesvc's control socket with the text request
-// "show sa\n" and prints its reply until ikesvc closes the connection.
+// ikesvcClient connects to ikesvc's control socket; missing reports that
+// ikesvc is not running (no socket, or nobody listening).
+func (sh *Shell) ikesvcClient() (c *control.Client, missing bool, err error) {
+	c, err = control.Dial(sh.env.IKESocket)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return nil, true, err
+		}
+		return nil, false, err
+	}
+	return c, false, nil
+}
+
+// showIPsecSA prints ikesvc's IKE and CHILD SAs with the kernel's
+// counters.
 func (sh *Shell) showIPsecSA(args []string) error {
-	missing, err := sh.readSocket(sh.env.IKESocket, "show sa\n")
+	c, missing, err := sh.ikesvcClient()
 	if missing {
 		fmt.Fprintln(sh.out, "ikesvc is not running")
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	sas, err := c.Show(ctx)
+	if err != nil {
+		return fmt.Errorf("show ipsec sa: %w", err)
+	}
+	if len(sas) == 0 {
+		fmt.Fprintln(sh.out, "no IKE SAs")
+		return nil
+	}
+	return control.Format(sh.out, sas, time.Now())
+}
+
+// ipsecPeerAction runs initiate or terminate for one peer.
+func (sh *Shell) ipsecPeerAction(args []string, what string, do func(*control.Client, context.Context, string) error) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: %s <peer>", what)
+	}
+	c, missing, err := sh.ikesvcClient()
+	if missing {
+		return fmt.Errorf("ikesvc is not running")
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	if err := do(c, ctx, args[0]); err != nil {
+		return fmt.Errorf("%s %s: %w", what, args[0], err)
+	}
+	fmt.Fprintf(sh.out, "%s %s: done\n", what, args[0])
+	return nil
+}
+
+func (sh *Shell) initiateIPsec(args []string) error {
+	return sh.ipsecPeerAction(args, "initiate", (*control.Client).Initiate)
+}
+
+func (sh *Shell) clearIPsecSA(args []string) error {
+	return sh.ipsecPeerAction(args, "terminate", (*control.Client).Terminate)
 }
 
 // showLog prints the log ring that the log socket sends on connect.
