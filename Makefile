@@ -20,9 +20,11 @@ all: images
 deps:
 	@bash scripts/deps.sh
 
-## image: build $(OUT)/$(BOARD).img (BOARD=alix|wrap|qemu)
+## image: build $(OUT)/$(BOARD).img (BOARD=alix|wrap|qemu); PRESEED=HOST.tar
+## (an alixca bundle) puts that host's config and certificates on the card
+PRESEED ?=
 image: deps
-	$(GO) run ./image -board $(BOARD) -o $(OUT)/$(BOARD).img -outdir $(OUT)
+	$(GO) run ./image -board $(BOARD) -o $(OUT)/$(BOARD).img -outdir $(OUT) $(if $(PRESEED),-preseed $(PRESEED))
 
 ## images: build the images of every board (one kernel, one initramfs)
 images: deps

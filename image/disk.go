@@ -55,7 +55,10 @@ func syslinuxConfig(baud int, slots []firmwareSlot) string {
 
 // writeDisk writes the whole CF image to path (a plain file: no loop
 // devices and no mounts, so it works in containers without /dev/loop).
-func writeDisk(path string, baud int, slots []firmwareSlot, workDir string) error {
+//
+// configContent, when not empty, is a directory whose files are put on the
+// config partition (the preseed).
+func writeDisk(path string, baud int, slots []firmwareSlot, workDir, configContent string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("disk image: %w", err)
@@ -105,9 +108,12 @@ func writeDisk(path string, baud int, slots []firmwareSlot, workDir string) erro
 	// The config partition is formatted now so the board never has to;
 	// lazy init is off because the kernel would otherwise zero inode tables
 	// in the background after the first mount: CF writes in steady state.
-	steps = append(steps, []string{"mke2fs", "-q", "-F", "-t", "ext4", "-L", "CONFIG", "-m", "0",
-		"-E", fmt.Sprintf("offset=%d,lazy_itable_init=0,lazy_journal_init=0", configStart()*sectorSize),
-		path, fmt.Sprint(configSize / 2 /* KiB blocks */)})
+	mke2fs := []string{"mke2fs", "-q", "-F", "-t", "ext4", "-L", "CONFIG", "-m", "0",
+		"-E", fmt.Sprintf("offset=%d,lazy_itable_init=0,lazy_journal_init=0", configStart()*sectorSize)}
+	if configContent != "" {
+		mke2fs = append(mke2fs, "-d", configContent)
+	}
+	steps = append(steps, append(mke2fs, path, fmt.Sprint(configSize/2 /* KiB blocks */)))
 	for _, argv := range steps {
 		cmd := exec.Command(argv[0], argv[1:]...)
 		// mtools refuses images whose geometry it cannot guess unless told

@@ -22,6 +22,7 @@ func firmwarePrograms() []string {
 		"./init",
 		"./configsvc",
 		"./configsvc/cli",
+		"./ikesvc",
 	}
 }
 

@@ -37,6 +37,7 @@ type options struct {
 	cacheDir string
 	version  string
 	jobs     int
+	preseed  string // alixca bundle for the config partition
 }
 
 func parseFlags(args []string) (options, error) {
@@ -47,6 +48,7 @@ func parseFlags(args []string) (options, error) {
 	cacheDir := fs.String("cache", defaultCacheDir(), "kernel build cache (env ALIXSEC_CACHE)")
 	version := fs.String("version", "", "firmware version (default: git describe)")
 	jobs := fs.Int("j", runtime.NumCPU(), "parallel kernel build jobs")
+	preseed := fs.String("preseed", "", "alixca bundle (HOST.tar) whose config.set is imported on first boot")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -56,7 +58,7 @@ func parseFlags(args []string) (options, error) {
 	if *boards == "" {
 		return options{}, fmt.Errorf("-board is required (one of %s)", strings.Join(board.Names(), ", "))
 	}
-	opts := options{output: *output, outDir: *outDir, cacheDir: *cacheDir, version: *version, jobs: *jobs}
+	opts := options{output: *output, outDir: *outDir, cacheDir: *cacheDir, version: *version, jobs: *jobs, preseed: *preseed}
 	for _, name := range strings.Split(*boards, ",") {
 		b, err := board.Lookup(strings.TrimSpace(name))
 		if err != nil {
@@ -103,6 +105,18 @@ func run(args []string, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// gobusybox changes directories while building: every path it sees
+	// must be absolute.
+	for _, p := range []*string{&opts.cacheDir, &opts.outDir, &opts.output, &opts.preseed} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
 	for _, d := range []string{opts.cacheDir, opts.outDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
@@ -111,6 +125,15 @@ func run(args []string, progress io.Writer) error {
 	// gobusybox passes GO386 to the compiler through the environment; the
 	// builder itself runs on amd64, where GO386 means nothing.
 	os.Setenv("GO386", "softfloat")
+
+	// Check the preseed before the long build steps.
+	var configContent string
+	if opts.preseed != "" {
+		if configContent, err = preseedDir(opts.preseed, opts.outDir); err != nil {
+			return err
+		}
+		defer os.RemoveAll(configContent)
+	}
 
 	fragment, err := board.KernelConfig()
 	if err != nil {
@@ -145,7 +168,7 @@ func run(args []string, progress io.Writer) error {
 		if dst == "" {
 			dst = filepath.Join(opts.outDir, b.Name+".img")
 		}
-		if err := writeImage(dst, b, k.BzImage, initrd, work); err != nil {
+		if err := writeImage(dst, b, k.BzImage, initrd, work, configContent); err != nil {
 			return fmt.Errorf("%s: %w", dst, err)
 		}
 		fmt.Fprintf(progress, "image: wrote %s (board %s, firmware %s)\n", dst, b.Name, opts.version)
@@ -153,7 +176,7 @@ func run(args []string, progress io.Writer) error {
 	return nil
 }
 
-func writeImage(dst string, b board.Board, bzImage, initrd, work string) error {
+func writeImage(dst string, b board.Board, bzImage, initrd, work, configContent string) error {
 	pending, err := newPendingFile(dst)
 	if err != nil {
 		return err
@@ -163,7 +186,7 @@ func writeImage(dst string, b board.Board, bzImage, initrd, work string) error {
 	for _, label := range []string{"a", "b"} {
 		slots = append(slots, firmwareSlot{label: label, kernel: bzImage, initrd: initrd, cmdline: b.Cmdline()})
 	}
-	if err := writeDisk(pending.tmp, b.ConsoleBaud, slots, work); err != nil {
+	if err := writeDisk(pending.tmp, b.ConsoleBaud, slots, work, configContent); err != nil {
 		return err
 	}
 	return pending.commit()

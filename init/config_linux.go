@@ -4,6 +4,7 @@ import (
 	"context"
 	"log"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -112,7 +113,9 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // configsvcService returns the configsvc service keeping its database in
 // db on the config partition.
 func configsvcService(db, boardName string) *service {
-	args := []string{"/bbin/configsvc", "-db", db, "-socket", api.DefaultSocket, "-default-board", boardName}
+	args := []string{"/bbin/configsvc", "-db", db, "-socket", api.DefaultSocket, "-default-board", boardName,
+		// Written by `make image PRESEED=HOST.tar`; used on first boot only.
+		"-preseed", filepath.Join(filepath.Dir(db), "preseed.set")}
 	return &service{name: "configsvc", argv: args, env: serviceEnv()}
 }
 

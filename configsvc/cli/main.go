@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -53,7 +54,7 @@ func run(stdin *os.File, stdout io.Writer, args []string) error {
 		Dial:       dial,
 		IKESocket:  *ikeSocket,
 		LogSocket:  *logSocket,
-		Version:    version,
+		Version:    firmwareVersion(),
 		SignalInit: func(sig syscall.Signal) error { return syscall.Kill(1, sig) },
 	}
 	fd := int(stdin.Fd())
@@ -110,4 +111,15 @@ func dialWithRetry(dial func() (*api.Client, error), wait time.Duration, out io.
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// firmwareVersion is the version the image builder wrote into the
+// initramfs; the busybox build cannot take -ldflags -X.
+func firmwareVersion() string {
+	if b, err := os.ReadFile("/etc/alixsec-version"); err == nil {
+		if v := strings.TrimSpace(string(b)); v != "" {
+			return v
+		}
+	}
+	return version
 }
