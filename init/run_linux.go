@@ -19,10 +19,11 @@ import (
 
 // Paths init owns.
 const (
-	versionFile = "/etc/alixsec-version" // written by the image builder
-	cfgDir      = "/cfg"                 // config partition mount point
-	configDB    = cfgDir + "/config.db"  // configsvc's bbolt file
-	logSocket   = "/run/log.sock"
+	versionFile  = "/etc/alixsec-version" // written by the image builder
+	cfgDir       = "/cfg"                 // config partition mount point
+	configDB     = cfgDir + "/config.db"  // configsvc's bbolt file
+	logSocket    = "/run/log.sock"
+	ikesvcSocket = "/run/ikesvc.sock"
 )
 
 // run is the boot sequence. It returns only on a fatal error.
@@ -90,7 +91,7 @@ func run(console *log.Logger) error {
 	}
 	if fileExists("/bbin/ikesvc") {
 		services = append(services, &service{name: "ikesvc", env: serviceEnv(),
-			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", "/run/ikesvc.sock"}})
+			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", ikesvcSocket}})
 	}
 	for _, svc := range services {
 		go sup.run(ctx, svc)
@@ -104,6 +105,8 @@ func run(console *log.Logger) error {
 		return true
 	}}
 	go wd.run(ctx)
+	led := &tunnelLED{logger: logger, led: b.TunnelLED, socket: ikesvcSocket, interval: 5 * time.Second}
+	go led.run(ctx)
 
 	power := &powerControl{logger: warn, stopServices: func() {
 		stop()
