@@ -1,12 +1,17 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -46,7 +51,97 @@ type initramfsBuilder struct {
 	moduleRoot string
 	version    string
 	workDir    string
+	cacheDir   string // "" disables the cache
 	progress   io.Writer
+}
+
+// initramfsRecipe changes whenever the way the initramfs is built changes.
+const initramfsRecipe = "alixsec-initramfs-recipe-1"
+
+// cacheKey hashes everything the initramfs is built from: the recipe, the
+// Go toolchain, go.mod/go.sum (which pin every dependency) and every
+// non-test Go file of the module, plus the version string.
+func (ib *initramfsBuilder) cacheKey() (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%q\n%q\n", initramfsRecipe, runtime.Version(), ib.version, firmwarePrograms(), consoleCommands())
+	err := filepath.WalkDir(ib.moduleRoot, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(ib.moduleRoot, path)
+		if d.IsDir() {
+			if rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "out" || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !(strings.HasSuffix(rel, ".go") && !strings.HasSuffix(rel, "_test.go")) && rel != "go.mod" && rel != "go.sum" {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", rel, len(data))
+		h.Write(data)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("initramfs cache key: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// buildCached takes the initramfs from the cache when its inputs did not
+// change, else builds it and stores it.
+func (ib *initramfsBuilder) buildCached(dst string) error {
+	if ib.cacheDir == "" {
+		return ib.build(dst)
+	}
+	key, err := ib.cacheKey()
+	if err != nil {
+		return err
+	}
+	cached := filepath.Join(ib.cacheDir, "initramfs-"+key+".xz")
+	if _, err := os.Stat(cached); err == nil {
+		fmt.Fprintf(ib.progress, "initramfs: cached %s\n", key)
+		return copyFile(cached, dst)
+	}
+	if err := ib.build(dst); err != nil {
+		return err
+	}
+	pending, err := newPendingFile(cached)
+	if err != nil {
+		return err
+	}
+	defer pending.discard()
+	if err := copyFile(dst, pending.tmp); err != nil {
+		return err
+	}
+	if err := pending.commit(); err != nil {
+		return err
+	}
+	pruneCache(ib.cacheDir, "initramfs-*.xz", 5)
+	return nil
+}
+
+// pruneCache keeps the newest keep files matching pattern in dir.
+func pruneCache(dir, pattern string, keep int) {
+	paths, _ := filepath.Glob(filepath.Join(dir, pattern))
+	type entry struct {
+		path string
+		mod  int64
+	}
+	var entries []entry
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			entries = append(entries, entry{p, fi.ModTime().UnixNano()})
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].mod > entries[j].mod })
+	for i := keep; i < len(entries); i++ {
+		os.Remove(entries[i].path)
+	}
 }
 
 // build writes the compressed initramfs to dst.

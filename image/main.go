@@ -151,8 +151,8 @@ func run(args []string, progress io.Writer) error {
 	}
 	defer os.RemoveAll(work)
 	initrd := filepath.Join(work, "initramfs.xz")
-	ib := &initramfsBuilder{moduleRoot: root, version: opts.version, workDir: work, progress: progress}
-	if err := ib.build(initrd); err != nil {
+	ib := &initramfsBuilder{moduleRoot: root, version: opts.version, workDir: work, cacheDir: opts.cacheDir, progress: progress}
+	if err := ib.buildCached(initrd); err != nil {
 		return err
 	}
 
