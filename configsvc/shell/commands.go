@@ -20,6 +20,7 @@ func operationalCommands() []*command {
 				{name: "sa", help: "IKE and IPsec security associations", run: (*Shell).showIPsecSA},
 			}},
 			{name: "log", help: "system log ring buffer", run: (*Shell).showLog},
+			{name: "pki", help: "keys, certificates, CAs and CRLs with expiry dates", run: (*Shell).showPKI},
 			{name: "system", help: "host name, uptime, memory, load, running revision", run: (*Shell).showSystem},
 			{name: "version", help: "firmware version", run: (*Shell).showVersion},
 		}},
@@ -33,6 +34,7 @@ func operationalCommands() []*command {
 				{name: "sa", help: "delete the SAs with a peer (start-action start re-initiates)", args: "<peer>", run: (*Shell).clearIPsecSA, complete: completePeer},
 			}},
 		}},
+		pkiCommand(),
 		{name: "ping", help: "send ICMP echo requests", args: "<address> [count <1-100>]", run: (*Shell).ping, complete: completePing},
 		{name: "configure", help: "enter configuration mode", run: (*Shell).configure},
 		{name: "start", help: "start an interactive program", sub: []*command{

@@ -43,6 +43,7 @@ func Run(env Env, in io.Reader, out io.Writer, interactive bool) error {
 		sh = New(env, out)
 		lr = &pipeReader{in: bufio.NewReader(in), out: out}
 	}
+	sh.in = lr
 	defer sh.Close()
 	if err := sh.login(lr); err != nil {
 		return err

@@ -46,6 +46,9 @@ type Env struct {
 	StartShell func() error
 	// Timeout bounds each API call and socket conversation.
 	Timeout time.Duration
+	// Now is the clock certificates are checked against (time.Now when
+	// nil).
+	Now func() time.Time
 }
 
 type mode int
@@ -59,6 +62,7 @@ const (
 type Shell struct {
 	env      Env
 	out      io.Writer
+	in       lineReader // the console, for pasted PEM; nil when only Exec is used
 	mode     mode
 	sess     *api.Session
 	hostname string
@@ -87,6 +91,9 @@ func New(env Env, out io.Writer) *Shell {
 	}
 	if env.Sleep == nil {
 		env.Sleep = time.Sleep
+	}
+	if env.Now == nil {
+		env.Now = time.Now
 	}
 	if env.Timeout == 0 {
 		env.Timeout = 30 * time.Second

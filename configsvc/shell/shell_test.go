@@ -67,12 +67,12 @@ func TestOneLineErrors(t *testing.T) {
 		line string
 		want string
 	}{
-		{false, "frobnicate", `% unknown command "frobnicate": valid here: show, request, clear, ping, configure, start, reboot, poweroff, exit` + "\n"},
-		{false, "show", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, system, version\n"},
+		{false, "frobnicate", `% unknown command "frobnicate": valid here: show, request, clear, pki, ping, configure, start, reboot, poweroff, exit` + "\n"},
+		{false, "show", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, pki, system, version\n"},
 		{false, "show ipsec bogus", `% show ipsec: unknown command "bogus": valid here: sa` + "\n"},
 		{false, "show version now", `% show version: unexpected "now": takes no arguments` + "\n"},
 		{false, "s", `% ambiguous command "s": could be show, start` + "\n"},
-		{false, "sh", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, system, version\n"},
+		{false, "sh", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, pki, system, version\n"},
 		{false, "start shell", "% start shell is not available here\n"},
 		{false, "ping", "% usage: ping <address> [count <1-100>]\n"},
 		{false, "ping 127.0.0.1 count 0", `% ping count "0": must be 1..100` + "\n"},
@@ -382,7 +382,7 @@ func TestInteractiveTerminal(t *testing.T) {
 		"  interfaces     network interfaces, addresses and counters\r\n",
 		"committed revision 2\r\n",
 		"ttytest> ",
-		`% unknown command "commit": valid here: show, request, clear, ping, configure, start, reboot, poweroff, exit`,
+		`% unknown command "commit": valid here: show, request, clear, pki, ping, configure, start, reboot, poweroff, exit`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("terminal output lacks %q:\n%q", want, got)
