@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"alixsec.dev/scripts/interop"
+)
+
+// The suite both responders are measured with (issue 4: ECDSA P-256 +
+// X25519).
+const (
+	benchIKE = interop.BenchIKEProposal
+	benchESP = interop.BenchESPProposal
+)
+
+// firstLoadHost is the last octet of the first initiator address added to
+// the initiator's namespace (Pair.A has .1, the responder .2).
+const firstLoadHost = 11
+
+// bench measures both responders and the instruction count and returns the
+// table rows (those it got, also on error).
+func bench(ctx context.Context, o options, logw io.Writer) (rows []row, err error) {
+	logf := func(f string, a ...any) { fmt.Fprintf(logw, "ikebench: "+f+"\n", a...) }
+	if o.c > 200 {
+		return nil, errors.New("-c: at most 200 initiator addresses fit the /24")
+	}
+	root, err := interop.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	if err := installDeps(ctx, root, !o.skipInsn); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "ikebench-")
+	if err != nil {
+		return nil, fmt.Errorf("scratch directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if removed, err := interop.CleanLeftovers(); err != nil {
+		logf("leftover namespaces: %v", err)
+	} else if len(removed) > 0 {
+		logf("removed leftover namespaces %v", removed)
+	}
+
+	logf("building the test PKI and charon's responder")
+	r, err := interop.StartCharonResponder(ctx, root, filepath.Join(dir, "charon"), false)
+	if err != nil {
+		return nil, fmt.Errorf("charon responder: %w", err)
+	}
+	defer func() { err = errors.Join(err, r.Close()) }()
+	credDir := filepath.Join(dir, "creds")
+	if err := os.MkdirAll(credDir, 0o700); err != nil {
+		return nil, fmt.Errorf("credential directory: %w", err)
+	}
+	if err := writeCredDir(r.PKI, credDir); err != nil {
+		return nil, err
+	}
+	locals, err := addLoadAddresses(ctx, r.Pair.A, o.c)
+	if err != nil {
+		return nil, err
+	}
+	load := func(name string) (loadResult, error) {
+		logf("%d handshakes against %s, %d initiators", o.n, name, o.c)
+		res, err := loadIn(ctx, r.Pair.A.NS, r.Addr, locals, credDir, o)
+		if err == nil && res.Failed > 0 {
+			logf("%s: %d handshakes failed, first: %s", name, res.Failed, res.FirstErr)
+		}
+		return res, err
+	}
+	rate := func(res loadResult) string {
+		s := fmt.Sprintf("%.1f", res.Rate())
+		if res.Failed > 0 {
+			s += fmt.Sprintf(" (%d failed)", res.Failed)
+		}
+		return s
+	}
+
+	var charon, ours loadResult
+	if !o.skipCharon {
+		if charon, err = load("charon"); err != nil {
+			return rows, fmt.Errorf("load against charon: %w\n%s", err, tailLines(r.Charon.Log(), 20))
+		}
+		rows = append(rows, row{"IKE handshakes/s charon responder", rate(charon), ""})
+	}
+	if err := r.Charon.Stop(); err != nil {
+		return rows, err
+	}
+	if !o.skipIkesvc {
+		svc, err := startIkesvcResponder(ctx, root, dir, r)
+		if err != nil {
+			return rows, err
+		}
+		ours, err = load("ikesvc")
+		if serr := svc.Stop(); err == nil && serr != nil {
+			err = serr
+		}
+		if err != nil {
+			return rows, fmt.Errorf("load against ikesvc: %w\n%s", err, tailLines(svc.Log(), 20))
+		}
+		rows = append([]row{{"IKE handshakes/s ikesvc responder", rate(ours), ""}}, rows...)
+	}
+	if !o.skipCharon && !o.skipIkesvc {
+		ratio := ours.Rate() / charon.Rate()
+		rows = append(rows, row{"ratio ikesvc/charon", fmt.Sprintf("%.2f %s", ratio, verdict(ratio >= goalRatio)), fmt.Sprintf(">= %.0f", goalRatio)})
+	}
+	if !o.skipInsn {
+		logf("counting 386 softfloat instructions under qemu-i386 (%d handshakes)", o.k)
+		ir, err := countInstructions(ctx, insnSpec{
+			repoRoot: root, dir: dir, credDir: credDir, ike: o.ike, esp: o.esp, warmup: 1, k: o.k,
+		})
+		if err != nil {
+			return rows, fmt.Errorf("instruction count: %w", err)
+		}
+		rows = append(rows,
+			row{"instructions per responder handshake (386 softfloat)",
+				fmt.Sprintf("%.1f M %s", ir.PerResponder/1e6, verdict(ir.PerResponder <= goalInstructions)),
+				fmt.Sprintf("<= %.0f M", goalInstructions/1e6)},
+			row{"instructions per handshake, both ends (386 softfloat)", fmt.Sprintf("%.1f M", ir.PerPair/1e6), ""})
+	}
+	return rows, nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "(met)"
+	}
+	return "(NOT met)"
+}
+
+// installDeps runs scripts/interop/deps.sh and, for the instruction count,
+// installs qemu-user (qemu-i386) when it is missing and we are root.
+func installDeps(ctx context.Context, root string, qemu bool) error {
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "interop", "deps.sh"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("scripts/interop/deps.sh: %w: %s", err, out)
+	}
+	if _, err := exec.LookPath("qemu-i386"); !qemu || err == nil {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("qemu-i386 missing: apt-get install qemu-user (as root), or -skip-insn")
+	}
+	cmd = exec.CommandContext(ctx, "apt-get", "install", "-y", "-q", "qemu-user")
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("apt-get install qemu-user: %w: %s", err, out)
+	}
+	return nil
+}
+
+// addLoadAddresses gives the initiator namespace n more IPv4 addresses,
+// one per load worker: the engine sends from port 500 to port 500, so
+// concurrent initiators need an address each.
+func addLoadAddresses(ctx context.Context, node *interop.Node, n int) ([]netip.Addr, error) {
+	base := node.IPv4.As4()
+	var out []netip.Addr
+	for i := 0; i < n; i++ {
+		a := base
+		a[3] = byte(firstLoadHost + i)
+		addr := netip.AddrFrom4(a)
+		cmd := exec.CommandContext(ctx, "ip", "-n", node.NS, "addr", "add", addr.String()+"/24", "dev", interop.LinkName)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("add load address %s in %s: %w: %s", addr, node.NS, err, b)
+		}
+		out = append(out, addr)
+	}
+	return out, nil
+}
+
+// loadIn runs this program's load mode in namespace ns and decodes its
+// result.
+func loadIn(ctx context.Context, ns string, target netip.Addr, locals []netip.Addr, credDir string, o options) (loadResult, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return loadResult{}, fmt.Errorf("find own executable: %w", err)
+	}
+	addrs := make([]string, len(locals))
+	for i, a := range locals {
+		addrs[i] = a.String()
+	}
+	args := []string{"netns", "exec", ns, self, "-mode", "load", "-target", target.String(),
+		"-locals", strings.Join(addrs, ","), "-creds", credDir, "-n", strconv.Itoa(o.n),
+		"-ike", o.ike, "-esp", o.esp}
+	if o.warmup >= 0 {
+		args = append(args, "-warmup", strconv.Itoa(o.warmup))
+	}
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return loadResult{}, fmt.Errorf("load generator: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var res loadResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return loadResult{}, fmt.Errorf("load generator output %q: %w", stdout.String(), err)
+	}
+	return res, nil
+}
+
+// startIkesvcResponder builds ikesvc and starts it (memory kernel) on the
+// responder node in charon's place, as sun, admitting every host of the
+// main CA from the whole initiator subnet.
+func startIkesvcResponder(ctx context.Context, root, dir string, r *interop.Responder) (*interop.Ikesvc, error) {
+	bin := filepath.Join(dir, "ikesvc")
+	if err := interop.BuildIkesvc(ctx, root, bin); err != nil {
+		return nil, fmt.Errorf("build ikesvc: %w", err)
+	}
+	remote := r.Pair.A.IPv4
+	cfg, err := interop.IkesvcConfig(r.PKI.Hosts[interop.HostSun], interop.IkesvcPeer{
+		Name: "load", Local: r.Addr, Remote: remote, RemotePattern: interop.HostPattern,
+		IKEProposal: benchIKE, ESPProposal: benchESP,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Admit the whole subnet: each load worker has its own address.
+	host := "remote-ts " + netip.PrefixFrom(remote, 32).String()
+	if !strings.Contains(cfg, host) {
+		return nil, fmt.Errorf("ikesvc config has no %q line to widen:\n%s", host, cfg)
+	}
+	cfg = strings.Replace(cfg, host, "remote-ts "+netip.PrefixFrom(remote, 24).Masked().String(), 1)
+	svcDir := filepath.Join(dir, "ikesvc.d")
+	if err := os.MkdirAll(svcDir, 0o700); err != nil {
+		return nil, fmt.Errorf("ikesvc directory: %w", err)
+	}
+	svc, err := interop.StartIkesvc(ctx, bin, r.Pair.B, svcDir, dir, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start ikesvc responder: %w", err)
+	}
+	return svc, nil
+}
+
+// tailLines returns the last n lines of s, for error messages.
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

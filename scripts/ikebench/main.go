@@ -1,0 +1,149 @@
+// Command ikebench measures ikesvc's IKE responder for `make bench`:
+// full handshakes per second of ikesvc's responder and of strongSwan's
+// charon on this machine, driven one after the other by the same initiator
+// load (the ike engine as initiator, one engine per address, each
+// handshake IKE_SA_INIT + IKE_AUTH with ECDSA P-256 certificates through
+// the intermediate and X25519, then a Delete), and the instructions one
+// responder handshake costs in the 386 softfloat build, counted under
+// qemu-i386 with a small TCG plugin (this host cannot exec 386 binaries,
+// so valgrind cannot run them). As root it installs what it needs.
+//
+//	go run ./scripts/ikebench [-n 400] [-c 4] [-k 10]
+//
+// -mode load and -mode pair are its own helpers: the load generator (run
+// inside the initiator's network namespace) and the in-process handshake
+// program (run as a 386 binary under qemu).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "ikebench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// Goals from issue 4.
+const (
+	goalRatio        = 2.0
+	goalInstructions = 60e6
+)
+
+type options struct {
+	mode          string
+	n, c, k       int
+	warmup        int
+	target        string
+	locals        string
+	creds         string
+	ike, esp      string
+	skipCharon    bool
+	skipIkesvc    bool
+	skipInsn      bool
+	timeoutBudget time.Duration
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ikebench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.mode, "mode", "bench", "bench (everything), load (the load generator) or pair (in-process handshakes)")
+	fs.IntVar(&o.n, "n", 400, "counted handshakes per responder")
+	fs.IntVar(&o.c, "c", 4, "concurrent initiators (one address each)")
+	fs.IntVar(&o.k, "k", 10, "counted handshakes for the instruction count")
+	fs.IntVar(&o.warmup, "warmup", -1, "uncounted handshakes first (default: c for the load, 1 for pair)")
+	fs.StringVar(&o.target, "target", "", "load: responder address")
+	fs.StringVar(&o.locals, "locals", "", "load: comma-separated initiator addresses")
+	fs.StringVar(&o.creds, "creds", "", "load, pair: credential directory")
+	fs.StringVar(&o.ike, "ike", benchIKE, "IKE proposal")
+	fs.StringVar(&o.esp, "esp", benchESP, "ESP proposal")
+	fs.BoolVar(&o.skipCharon, "skip-charon", false, "bench: do not measure charon")
+	fs.BoolVar(&o.skipIkesvc, "skip-ikesvc", false, "bench: do not measure ikesvc")
+	fs.BoolVar(&o.skipInsn, "skip-insn", false, "bench: do not count 386 instructions")
+	fs.DurationVar(&o.timeoutBudget, "timeout", 170*time.Second, "bench: give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	// -k 0 is the pair program's baseline run (start-up and warm-up only).
+	if o.n < 1 || o.c < 1 || o.k < 0 || (o.mode == "bench" && o.k < 1) {
+		return errors.New("-n, -c and -k must be at least 1")
+	}
+	switch o.mode {
+	case "bench":
+		ctx, cancel := context.WithTimeout(context.Background(), o.timeoutBudget)
+		defer cancel()
+		rows, err := bench(ctx, o, stderr)
+		printTable(stdout, rows)
+		return err
+	case "load":
+		return loadMode(o, stdout)
+	case "pair":
+		if o.warmup < 0 {
+			o.warmup = 1
+		}
+		return runPair(o.creds, o.ike, o.esp, o.warmup, o.k)
+	}
+	return fmt.Errorf("unknown -mode %q", o.mode)
+}
+
+// loadMode runs the load generator and prints its result as JSON.
+func loadMode(o options, stdout io.Writer) error {
+	target, err := netip.ParseAddr(o.target)
+	if err != nil {
+		return fmt.Errorf("-target: %w", err)
+	}
+	var locals []netip.Addr
+	for _, s := range strings.Split(o.locals, ",") {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("-locals %q: %w", o.locals, err)
+		}
+		locals = append(locals, a)
+	}
+	if o.warmup < 0 {
+		o.warmup = len(locals)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := runLoad(ctx, loadSpec{
+		target: target, locals: locals, n: o.n, warmup: o.warmup,
+		credDir: o.creds, ike: o.ike, esp: o.esp,
+	})
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+// row is one line of the result table.
+type row struct{ measure, value, goal string }
+
+func printTable(w io.Writer, rows []row) {
+	if len(rows) == 0 {
+		return
+	}
+	wm, wv := len("measure"), len("value")
+	for _, r := range rows {
+		wm, wv = max(wm, len(r.measure)), max(wv, len(r.value))
+	}
+	fmt.Fprintf(w, "%-*s | %-*s | %s\n", wm, "measure", wv, "value", "goal")
+	fmt.Fprintf(w, "%s-|-%s-|-%s\n", strings.Repeat("-", wm), strings.Repeat("-", wv), "----")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-*s | %-*s | %s\n", wm, r.measure, wv, r.value, r.goal)
+	}
+}
