@@ -13,6 +13,10 @@ import (
 // entries fits), so a stuck paste cannot eat the board's memory.
 const maxPasteLines = 4000
 
+// errPasteAborted is returned when the admin presses Ctrl-C or Ctrl-D
+// during a paste on the terminal.
+var errPasteAborted = errors.New("paste aborted: nothing stored")
+
 // readPaste reads a PEM block pasted on the console line by line, up to
 // and including its -----END line. Blank lines are skipped (a terminal may
 // send CR LF as two Enters); CR is stripped. End of input (Ctrl-D) before
@@ -23,10 +27,13 @@ func (sh *Shell) readPaste(what string) (string, error) {
 	if sh.in == nil {
 		return "", fmt.Errorf("no console to paste into")
 	}
-	fmt.Fprintf(sh.out, "Paste the PEM %s, ending with its -----END line (Ctrl-D aborts):\n", what)
+	fmt.Fprintf(sh.out, "Paste the PEM %s, ending with its -----END line (Ctrl-C aborts):\n", what)
 	var b strings.Builder
 	for n := 0; n < maxPasteLines; n++ {
-		line, err := sh.in.readLine("")
+		line, err := sh.in.readPasted()
+		if err == errPasteAborted {
+			return "", err
+		}
 		if err == io.EOF {
 			if b.Len() == 0 {
 				return "", fmt.Errorf("nothing pasted")

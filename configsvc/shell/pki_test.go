@@ -313,3 +313,53 @@ func TestPKICompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestPKIPasteInTerminal pastes into the interactive terminal: CR LF line
+// ends, the PEM lines stay out of the history (Up recalls the command),
+// and Ctrl-C or Ctrl-D abandon a paste without ending the login.
+func TestPKIPasteInTerminal(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	root := newTestCA(t, "tty root CA", nil, now.Add(-day), now.Add(100*day))
+	lines := strings.Split(root.pem(), "\n")
+	keys := &chunkReader{chunks: []string{
+		"pki import ca root\r" + withCRLF(root.pem()),
+		"pki import ca half\r", withCRLF(strings.Join(lines[:3], "\n") + "\n"),
+		"MIIB", "\x03", // Ctrl-C abandons the paste
+		"\x1b[A\r", // Up recalls the last command, not base64
+		"\x04",     // and Ctrl-D abandons its paste
+		"show pki\r",
+	}}
+	var out bytes.Buffer
+	if err := Run(f.env, keys, &out, true); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"stored pki ca-certificate root (root CA C=CH, O=alixsec, CN=tty root CA",
+		"% pki import ca half: paste aborted: nothing stored\r\nalixsec> pki import ca half\r\nPaste the PEM",
+		"\r\n% pki import ca half: paste aborted: nothing stored\r\nalixsec> show pki\r\nKeys:",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, got)
+		}
+	}
+	if _, cfg, _ := f.running(t); len(cfg.PKI.CACertificates) != 1 {
+		t.Errorf("CAs stored: %v", cfg.PKI.CACertificates)
+	}
+}
+
+// chunkReader returns one chunk per Read, as keys arrive on a console:
+// x/term drops what follows a Ctrl-D within the same read.
+type chunkReader struct{ chunks []string }
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.chunks[0])
+	if r.chunks[0] = r.chunks[0][n:]; r.chunks[0] == "" {
+		r.chunks = r.chunks[1:]
+	}
+	return n, nil
+}

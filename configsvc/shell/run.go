@@ -19,6 +19,9 @@ const maxLoginTries = 3
 type lineReader interface {
 	readLine(prompt string) (string, error)
 	readPassword(prompt string) (string, error)
+	// readPasted reads one line of pasted data: no prompt, and kept out
+	// of the command history (Up should not scroll through base64).
+	readPasted() (string, error)
 }
 
 // Run is a whole console login on in/out: the optional password, then
@@ -30,15 +33,18 @@ func Run(env Env, in io.Reader, out io.Writer, interactive bool) error {
 	var lr lineReader
 	var sh *Shell
 	if interactive {
+		keys := &consoleKeys{r: in}
 		t := term.NewTerminal(struct {
 			io.Reader
 			io.Writer
-		}{ctrlCClearsLine{in}, out}, "")
+		}{keys, out}, "")
 		sh = New(env, t)
 		t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
 			return sh.onKey(t, line, pos, key)
 		}
-		lr = &ttyReader{t: t}
+		h := &pausableHistory{History: t.History}
+		t.History = h
+		lr = &ttyReader{t: t, history: h, keys: keys}
 	} else {
 		sh = New(env, out)
 		lr = &pipeReader{in: bufio.NewReader(in), out: out}
@@ -108,11 +114,40 @@ func (sh *Shell) login(lr lineReader) error {
 	return fmt.Errorf("login failed after %d tries", maxLoginTries)
 }
 
-type ttyReader struct{ t *term.Terminal }
+type ttyReader struct {
+	t       *term.Terminal
+	history *pausableHistory
+	keys    *consoleKeys
+}
 
 func (r *ttyReader) readLine(prompt string) (string, error) {
 	r.t.SetPrompt(prompt)
 	return r.t.ReadLine()
+}
+
+func (r *ttyReader) readPasted() (string, error) {
+	r.history.paused, r.keys.pasting = true, true
+	defer func() { r.history.paused, r.keys.pasting = false, false }()
+	line, err := r.readLine("")
+	if err == term.ErrPasteIndicator { // a bracketed paste: just as good
+		err = nil
+	}
+	if strings.HasSuffix(line, pasteAbortLine) {
+		return "", errPasteAborted
+	}
+	return line, err
+}
+
+// pausableHistory is x/term's history that ignores lines while paused.
+type pausableHistory struct {
+	term.History
+	paused bool
+}
+
+func (h *pausableHistory) Add(entry string) {
+	if !h.paused {
+		h.History.Add(entry)
+	}
 }
 
 func (r *ttyReader) readPassword(prompt string) (string, error) { return r.t.ReadPassword(prompt) }
@@ -133,17 +168,52 @@ func (r *pipeReader) readLine(prompt string) (string, error) {
 
 func (r *pipeReader) readPassword(prompt string) (string, error) { return r.readLine(prompt) }
 
-// ctrlCClearsLine turns Ctrl-C into Ctrl-U: x/term ends ReadLine on
-// Ctrl-C as on end of input, but on a router console Ctrl-C should only
-// abandon the line being typed, not the login.
-type ctrlCClearsLine struct{ r io.Reader }
+func (r *pipeReader) readPasted() (string, error) { return r.readLine("") }
 
-func (c ctrlCClearsLine) Read(p []byte) (int, error) {
+// pasteAbortLine is what Ctrl-C or Ctrl-D type while a paste is read; no
+// PEM line contains "!".
+const pasteAbortLine = "!abort"
+
+// consoleKeys turns Ctrl-C into Ctrl-U: x/term ends ReadLine on Ctrl-C
+// as on end of input (and keeps doing so, as it keeps the key in its
+// buffer), but on a router console Ctrl-C should only abandon the line
+// being typed, not the login. While a paste is read, Ctrl-C and Ctrl-D
+// type the line pasteAbortLine instead, which ends the paste.
+type consoleKeys struct {
+	r       io.Reader
+	pasting bool   // set by the reader of a paste, on the same goroutine
+	pending []byte // expanded input not yet returned
+}
+
+func (c *consoleKeys) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
 	n, err := c.r.Read(p)
-	for i := range p[:n] {
-		if p[i] == 3 {
-			p[i] = 21
+	var expanded []byte
+	for i, b := range p[:n] {
+		switch {
+		case c.pasting && (b == 3 || b == 4):
+			if expanded == nil {
+				expanded = append([]byte(nil), p[:i]...)
+			}
+			expanded = append(expanded, "\x15"+pasteAbortLine+"\r"...)
+			continue
+		case b == 3:
+			b = 21
+		}
+		if expanded != nil {
+			expanded = append(expanded, b)
+		} else {
+			p[i] = b
 		}
 	}
+	if expanded == nil {
+		return n, err
+	}
+	n = copy(p, expanded)
+	c.pending = expanded[n:]
 	return n, err
 }
