@@ -11,9 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"alixsec.dev/scripts/interop"
 )
@@ -67,17 +69,42 @@ func bench(ctx context.Context, o options, logw io.Writer) (rows []row, err erro
 	if err := writeCredDir(r.PKI, credDir); err != nil {
 		return nil, err
 	}
-	locals, err := addLoadAddresses(ctx, r.Pair.A, o.c)
-	if err != nil {
-		return nil, err
+	var targets []*loadTarget
+	if !o.skipCharon {
+		targets = append(targets, &loadTarget{name: "charon", node: r.Pair.A, addr: r.Addr, log: r.Charon.Log})
 	}
-	load := func(name string) (loadResult, error) {
-		logf("%d handshakes against %s, %d initiators", o.n, name, o.c)
-		res, err := loadIn(ctx, r.Pair.A.NS, r.Addr, locals, credDir, o)
-		if err == nil && res.Failed > 0 {
-			logf("%s: %d handshakes failed, first: %s", name, res.Failed, res.FirstErr)
+	if !o.skipIkesvc {
+		// ikesvc answers from a second, identical namespace pair, so both
+		// responders run side by side and the rounds can alternate.
+		// (No := with err here: the deferred joins must reach the result.)
+		pair, perr := interop.NewPair(ctx, "load", interop.HostSun)
+		if perr != nil {
+			return nil, fmt.Errorf("namespace pair for ikesvc: %w", perr)
 		}
-		return res, err
+		defer func() { err = errors.Join(err, pair.Close()) }()
+		svc, serr := startIkesvcResponder(ctx, root, dir, r.PKI, pair)
+		if serr != nil {
+			return nil, serr
+		}
+		defer func() { err = errors.Join(err, svc.Stop()) }()
+		targets = append([]*loadTarget{{name: "ikesvc", node: pair.A, addr: pair.B.IPv4, log: svc.Log}}, targets...)
+	}
+	for _, t := range targets {
+		if t.locals, err = addLoadAddresses(ctx, t.node, o.c); err != nil {
+			return nil, err
+		}
+	}
+	// Alternate short rounds between the responders: whatever else runs
+	// on this machine meanwhile then slows both alike.
+	per := (o.n + o.rounds - 1) / o.rounds
+	for round := 0; round < o.rounds; round++ {
+		for _, t := range targets {
+			res, err := loadIn(ctx, t.node.NS, t.addr, t.locals, credDir, per, o)
+			if err != nil {
+				return nil, fmt.Errorf("load against %s: %w\n%s", t.name, err, tailLines(t.log(), 20))
+			}
+			t.add(res)
+		}
 	}
 	rate := func(res loadResult) string {
 		s := fmt.Sprintf("%.1f", res.Rate())
@@ -86,33 +113,17 @@ func bench(ctx context.Context, o options, logw io.Writer) (rows []row, err erro
 		}
 		return s
 	}
-
-	var charon, ours loadResult
-	if !o.skipCharon {
-		if charon, err = load("charon"); err != nil {
-			return rows, fmt.Errorf("load against charon: %w\n%s", err, tailLines(r.Charon.Log(), 20))
+	for _, t := range targets {
+		res := t.total
+		logf("%s: %d handshakes in %v (%d rounds, %d initiators); the load generator used %.2f of %d CPUs",
+			t.name, res.Done, res.Elapsed.Round(time.Millisecond), o.rounds, o.c, res.LoadCPU.Seconds()/res.Elapsed.Seconds(), runtime.NumCPU())
+		if res.Failed > 0 {
+			logf("%s: %d handshakes failed, first: %s", t.name, res.Failed, res.FirstErr)
 		}
-		rows = append(rows, row{"IKE handshakes/s charon responder", rate(charon), ""})
+		rows = append(rows, row{"IKE handshakes/s " + t.name + " responder", rate(res), ""})
 	}
-	if err := r.Charon.Stop(); err != nil {
-		return rows, err
-	}
-	if !o.skipIkesvc {
-		svc, err := startIkesvcResponder(ctx, root, dir, r)
-		if err != nil {
-			return rows, err
-		}
-		ours, err = load("ikesvc")
-		if serr := svc.Stop(); err == nil && serr != nil {
-			err = serr
-		}
-		if err != nil {
-			return rows, fmt.Errorf("load against ikesvc: %w\n%s", err, tailLines(svc.Log(), 20))
-		}
-		rows = append([]row{{"IKE handshakes/s ikesvc responder", rate(ours), ""}}, rows...)
-	}
-	if !o.skipCharon && !o.skipIkesvc {
-		ratio := ours.Rate() / charon.Rate()
+	if len(targets) == 2 {
+		ratio := targets[0].total.Rate() / targets[1].total.Rate()
 		rows = append(rows, row{"ratio ikesvc/charon", fmt.Sprintf("%.2f %s", ratio, verdict(ratio >= goalRatio)), fmt.Sprintf(">= %.0f", goalRatio)})
 	}
 	if !o.skipInsn {
@@ -181,7 +192,7 @@ func addLoadAddresses(ctx context.Context, node *interop.Node, n int) ([]netip.A
 
 // loadIn runs this program's load mode in namespace ns and decodes its
 // result.
-func loadIn(ctx context.Context, ns string, target netip.Addr, locals []netip.Addr, credDir string, o options) (loadResult, error) {
+func loadIn(ctx context.Context, ns string, target netip.Addr, locals []netip.Addr, credDir string, n int, o options) (loadResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return loadResult{}, fmt.Errorf("find own executable: %w", err)
@@ -191,7 +202,7 @@ func loadIn(ctx context.Context, ns string, target netip.Addr, locals []netip.Ad
 		addrs[i] = a.String()
 	}
 	args := []string{"netns", "exec", ns, self, "-mode", "load", "-target", target.String(),
-		"-locals", strings.Join(addrs, ","), "-creds", credDir, "-n", strconv.Itoa(o.n),
+		"-locals", strings.Join(addrs, ","), "-creds", credDir, "-n", strconv.Itoa(n),
 		"-ike", o.ike, "-esp", o.esp}
 	if o.warmup >= 0 {
 		args = append(args, "-warmup", strconv.Itoa(o.warmup))
@@ -210,17 +221,17 @@ func loadIn(ctx context.Context, ns string, target netip.Addr, locals []netip.Ad
 	return res, nil
 }
 
-// startIkesvcResponder builds ikesvc and starts it (memory kernel) on the
-// responder node in charon's place, as sun, admitting every host of the
-// main CA from the whole initiator subnet.
-func startIkesvcResponder(ctx context.Context, root, dir string, r *interop.Responder) (*interop.Ikesvc, error) {
+// startIkesvcResponder builds ikesvc and starts it (memory kernel) on
+// pair.B as sun, admitting every host of p's main CA from the whole
+// initiator subnet.
+func startIkesvcResponder(ctx context.Context, root, dir string, p *interop.PKI, pair *interop.Pair) (*interop.Ikesvc, error) {
 	bin := filepath.Join(dir, "ikesvc")
 	if err := interop.BuildIkesvc(ctx, root, bin); err != nil {
 		return nil, fmt.Errorf("build ikesvc: %w", err)
 	}
-	remote := r.Pair.A.IPv4
-	cfg, err := interop.IkesvcConfig(r.PKI.Hosts[interop.HostSun], interop.IkesvcPeer{
-		Name: "load", Local: r.Addr, Remote: remote, RemotePattern: interop.HostPattern,
+	remote := pair.A.IPv4
+	cfg, err := interop.IkesvcConfig(p.Hosts[interop.HostSun], interop.IkesvcPeer{
+		Name: "load", Local: pair.B.IPv4, Remote: remote, RemotePattern: interop.HostPattern,
 		IKEProposal: benchIKE, ESPProposal: benchESP,
 	})
 	if err != nil {
@@ -236,11 +247,32 @@ func startIkesvcResponder(ctx context.Context, root, dir string, r *interop.Resp
 	if err := os.MkdirAll(svcDir, 0o700); err != nil {
 		return nil, fmt.Errorf("ikesvc directory: %w", err)
 	}
-	svc, err := interop.StartIkesvc(ctx, bin, r.Pair.B, svcDir, dir, cfg)
+	svc, err := interop.StartIkesvc(ctx, bin, pair.B, svcDir, dir, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start ikesvc responder: %w", err)
 	}
 	return svc, nil
+}
+
+// loadTarget is one responder under load and its results summed over
+// the rounds.
+type loadTarget struct {
+	name   string
+	node   *interop.Node // the initiators' namespace
+	addr   netip.Addr    // the responder
+	locals []netip.Addr
+	log    func() string
+	total  loadResult
+}
+
+func (t *loadTarget) add(r loadResult) {
+	t.total.Done += r.Done
+	t.total.Failed += r.Failed
+	t.total.Elapsed += r.Elapsed
+	t.total.LoadCPU += r.LoadCPU
+	if t.total.FirstErr == "" {
+		t.total.FirstErr = r.FirstErr
+	}
 }
 
 // tailLines returns the last n lines of s, for error messages.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"alixsec.dev/ikesvc/ike"
@@ -42,6 +43,10 @@ type loadResult struct {
 	Failed   int           // handshakes that timed out
 	Elapsed  time.Duration // from the first counted Initiate to the last completion
 	FirstErr string        // the first failure's reason
+	// LoadCPU is the CPU time the load generator itself used while
+	// counting: near Elapsed x CPUs means the initiators, not the
+	// responder, set the pace.
+	LoadCPU time.Duration
 }
 
 // Rate is completed handshakes per second.
@@ -92,6 +97,7 @@ func drive(ctx context.Context, workers []*loadWorker, n int) (loadResult, error
 	var mu sync.Mutex
 	var res loadResult
 	start := time.Now()
+	cpu0 := cpuTime()
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Add(1)
@@ -114,10 +120,20 @@ func drive(ctx context.Context, workers []*loadWorker, n int) (loadResult, error
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
+	res.LoadCPU = cpuTime() - cpu0
 	if res.Done == 0 && n > 0 {
 		return res, fmt.Errorf("no handshake completed: %s", res.FirstErr)
 	}
 	return res, ctx.Err()
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // initiatorPeer is the load's peer entry: the responder at target,

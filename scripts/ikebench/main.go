@@ -8,7 +8,7 @@
 // qemu-i386 with a small TCG plugin (this host cannot exec 386 binaries,
 // so valgrind cannot run them). As root it installs what it needs.
 //
-//	go run ./scripts/ikebench [-n 400] [-c 4] [-k 10]
+//	go run ./scripts/ikebench [-n 1500] [-c 4] [-rounds 5] [-k 10]
 //
 // -mode load and -mode pair are its own helpers: the load generator (run
 // inside the initiator's network namespace) and the in-process handshake
@@ -44,6 +44,7 @@ const (
 type options struct {
 	mode          string
 	n, c, k       int
+	rounds        int
 	warmup        int
 	target        string
 	locals        string
@@ -60,7 +61,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.mode, "mode", "bench", "bench (everything), load (the load generator) or pair (in-process handshakes)")
-	fs.IntVar(&o.n, "n", 400, "counted handshakes per responder")
+	fs.IntVar(&o.n, "n", 1500, "counted handshakes per responder")
+	fs.IntVar(&o.rounds, "rounds", 5, "bench: alternating rounds per responder (n is split among them)")
 	fs.IntVar(&o.c, "c", 4, "concurrent initiators (one address each)")
 	fs.IntVar(&o.k, "k", 10, "counted handshakes for the instruction count")
 	fs.IntVar(&o.warmup, "warmup", -1, "uncounted handshakes first (default: c for the load, 1 for pair)")
@@ -80,8 +82,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	// -k 0 is the pair program's baseline run (start-up and warm-up only).
-	if o.n < 1 || o.c < 1 || o.k < 0 || (o.mode == "bench" && o.k < 1) {
-		return errors.New("-n, -c and -k must be at least 1")
+	if o.n < 1 || o.c < 1 || o.rounds < 1 || o.k < 0 || (o.mode == "bench" && o.k < 1) {
+		return errors.New("-n, -c, -k and -rounds must be at least 1")
 	}
 	switch o.mode {
 	case "bench":
