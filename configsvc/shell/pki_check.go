@@ -216,11 +216,40 @@ func checkCA(cfg *model.Config, ca *x509.Certificate, now time.Time) error {
 	var unknown x509.UnknownAuthorityError
 	switch {
 	case err == nil:
-		return nil
+		return checkCANotRevoked(cfg, ca)
 	case errors.As(err, &unknown):
 		return fmt.Errorf("unknown CA: %q is issued by %q, which is not a configured CA (import that CA first)", pki.DNString(ca.RawSubject), pki.DNString(ca.RawIssuer))
 	}
 	return fmt.Errorf("CA %q does not verify against the configured CAs: %v", pki.DNString(ca.RawSubject), err)
+}
+
+// checkCANotRevoked refuses an intermediate CA that a configured CRL of
+// its issuer lists as revoked.
+func checkCANotRevoked(cfg *model.Config, ca *x509.Certificate) error {
+	crls, err := configuredCRLs(cfg)
+	if err != nil {
+		return err
+	}
+	roots, inters, err := configuredCAs(cfg)
+	if err != nil {
+		return err
+	}
+	for _, crl := range crls {
+		if !bytes.Equal(crl.RawIssuer, ca.RawIssuer) {
+			continue
+		}
+		for _, issuer := range append(roots, inters...) {
+			if !bytes.Equal(issuer.RawSubject, crl.RawIssuer) || crl.CheckSignatureFrom(issuer) != nil || ca.CheckSignatureFrom(issuer) != nil {
+				continue
+			}
+			for _, e := range crl.RevokedCertificateEntries {
+				if e.SerialNumber != nil && e.SerialNumber.Cmp(ca.SerialNumber) == 0 {
+					return fmt.Errorf("CA %q (serial %s) is revoked by the CRL of %q", pki.DNString(ca.RawSubject), ca.SerialNumber, pki.DNString(crl.RawIssuer))
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // checkCRL checks a CRL for import: it must be signed by a configured CA

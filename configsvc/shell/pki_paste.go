@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -59,16 +60,16 @@ func (sh *Shell) readPaste(what string) (string, error) {
 // decodePasted decodes the one PEM block of text and checks its type. The
 // errors say what is wrong in words an admin can act on.
 func decodePasted(text, wantType string) ([]byte, error) {
-	first := text
-	if i := strings.IndexByte(first, '\n'); i >= 0 {
-		first = first[:i]
-	}
-	if !strings.HasPrefix(first, "-----BEGIN ") {
-		return nil, fmt.Errorf("not PEM: expected a -----BEGIN %s----- line, got %q", wantType, abbreviate(first))
+	// Text before the BEGIN line (openssl x509 -text output) is skipped,
+	// as pem.Decode does.
+	lines := strings.Split(text, "\n")
+	begin := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "-----BEGIN ") })
+	if begin < 0 {
+		return nil, fmt.Errorf("not PEM: no -----BEGIN %s----- line (first line %q)", wantType, abbreviate(lines[0]))
 	}
 	block, _ := pem.Decode([]byte(text))
 	if block == nil {
-		return nil, fmt.Errorf("truncated or garbled PEM: the %s block does not decode (lines missing or changed?)", strings.TrimSuffix(strings.TrimPrefix(first, "-----BEGIN "), "-----"))
+		return nil, fmt.Errorf("truncated or garbled PEM: the %s block does not decode (lines missing or changed?)", strings.TrimSuffix(strings.TrimPrefix(lines[begin], "-----BEGIN "), "-----"))
 	}
 	if block.Type != wantType {
 		return nil, fmt.Errorf("PEM block is %s, want %s", block.Type, wantType)

@@ -75,7 +75,7 @@ func TestPKIWorkflow(t *testing.T) {
 
 	steps := []struct{ line, paste, want string }{
 		{"pki import ca root", withCRLF(root.pem()), "stored pki ca-certificate root (root CA C=CH, O=alixsec, CN=alixsec root CA, until "},
-		{"pki import ca inter", inter.pem(), "stored pki ca-certificate inter (intermediate CA C=CH, O=alixsec, CN=alixsec intermediate CA"},
+		{"pki import ca inter", "Certificate:\n    Data:\n        Version: 3 (0x2)\n" + inter.pem(), "stored pki ca-certificate inter (intermediate CA C=CH, O=alixsec, CN=alixsec intermediate CA"},
 		{"pki import certificate gw1", "\n" + withCRLF(certText) + "\n", "stored pki certificate gw1 (C=CH, O=alixsec, CN=gw1.example.net, until " + now.Add(20*day).Format(dateFormat) + "); ipsec key gw1, ipsec certificate gw1; committed revision 5"},
 		{"pki import crl inter-crl", inter.crl(t, 1, now.Add(-time.Hour), now.Add(7*day), big.NewInt(77)), "stored pki crl inter-crl (C=CH, O=alixsec, CN=alixsec intermediate CA, 1 revoked, next update "},
 		{"pki import crl inter-crl", inter.crl(t, 2, now, now.Add(14*day), big.NewInt(77), big.NewInt(78)), "stored pki crl inter-crl (C=CH, O=alixsec, CN=alixsec intermediate CA, 2 revoked"},
@@ -167,12 +167,14 @@ func TestPKIBadInput(t *testing.T) {
 	// signs is "signed by another CA".
 	impostor := newTestCA(t, "alixsec intermediate CA", nil, now.Add(-day), now.Add(1825*day))
 	expiredRoot := newTestCA(t, "expired root CA", nil, now.Add(-20*day), now.Add(-day))
+	revokedInter := newTestCA(t, "revoked intermediate CA", root, now.Add(-day), now.Add(1825*day))
 
 	f.exec("pki generate key gw1")
 	for _, p := range []struct{ line, text string }{
 		{"pki import ca root", root.pem()},
 		{"pki import ca inter", inter.pem()},
 		{"pki import crl inter-crl", inter.crl(t, 5, now.Add(-time.Hour), now.Add(7*day), big.NewInt(666))},
+		{"pki import crl root-crl", root.crl(t, 1, now.Add(-time.Hour), now.Add(7*day), revokedInter.cert.SerialNumber)},
 	} {
 		if out := f.paste(p.line, p.text); !strings.Contains(out, "committed revision") {
 			t.Fatalf("setup %s: %s", p.line, out)
@@ -202,7 +204,7 @@ func TestPKIBadInput(t *testing.T) {
 		{"truncated PEM", "pki import certificate c", truncated, "% pki import certificate c: truncated or garbled certificate: x509: malformed certificate"},
 		{"paste ends before END", "pki import certificate c", strings.Join(goodLines[:5], "\n"), "% pki import certificate c: truncated PEM: input ended before the -----END line"},
 		{"garbled PEM", "pki import certificate c", garbled, "% pki import certificate c: truncated or garbled PEM: the CERTIFICATE block does not decode (lines missing or changed?)"},
-		{"not PEM", "pki import certificate c", "hello\nworld\n-----END CERTIFICATE-----\n", `% pki import certificate c: not PEM: expected a -----BEGIN CERTIFICATE----- line, got "hello"`},
+		{"not PEM", "pki import certificate c", "hello\nworld\n-----END CERTIFICATE-----\n", `% pki import certificate c: not PEM: no -----BEGIN CERTIFICATE----- line (first line "hello")`},
 		{"nothing pasted", "pki import certificate c", "", "% pki import certificate c: nothing pasted"},
 		{"CRL as certificate", "pki import certificate c", inter.crl(t, 9, now, now.Add(day)), "% pki import certificate c: PEM block is X509 CRL, want CERTIFICATE"},
 		{"existing certificate name", "pki import certificate gw1x", inter.issue(t, "gw1", gw1, nextSerial(), now.Add(-time.Hour), now.Add(day)),
@@ -211,6 +213,7 @@ func TestPKIBadInput(t *testing.T) {
 		{"CA that is not a CA", "pki import ca x", notCA, `% pki import ca x: certificate "C=CH, O=alixsec, CN=gw9" is not a CA (no basicConstraints CA:TRUE)`},
 		{"unknown CA", "pki import ca x", otherInter.pem(), `% pki import ca x: unknown CA: "C=CH, O=alixsec, CN=other intermediate CA" is issued by "C=CH, O=alixsec, CN=other root CA", which is not a configured CA`},
 		{"expired CA", "pki import ca x", expiredRoot.pem(), `% pki import ca x: certificate "C=CH, O=alixsec, CN=expired root CA" expired: valid until `},
+		{"revoked intermediate CA", "pki import ca x", revokedInter.pem(), `% pki import ca x: CA "C=CH, O=alixsec, CN=revoked intermediate CA" (serial ` + revokedInter.cert.SerialNumber.String() + `) is revoked by the CRL of "C=CH, O=alixsec, CN=alixsec root CA"`},
 		{"CA already stored", "pki import ca x", root.pem(), "% pki import ca x: this CA is already stored as pki ca-certificate root"},
 		{"existing CA name", "pki import ca root", otherRoot.pem(), "% pki import ca root: pki ca-certificate root exists: choose another name"},
 		{"CRL signed by another CA", "pki import crl x", impostor.crl(t, 9, now, now.Add(day)),
