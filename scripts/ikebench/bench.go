@@ -151,22 +151,32 @@ func verdict(ok bool) string {
 }
 
 // installDeps runs scripts/interop/deps.sh and, for the instruction count,
-// installs qemu-user (qemu-i386) when it is missing and we are root.
-func installDeps(ctx context.Context, root string, qemu bool) error {
+// installs qemu-user (qemu-i386) and gcc (to build the plugin) when they
+// are missing and we are root.
+func installDeps(ctx context.Context, root string, insn bool) error {
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "interop", "deps.sh"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("scripts/interop/deps.sh: %w: %s", err, out)
 	}
-	if _, err := exec.LookPath("qemu-i386"); !qemu || err == nil {
+	if !insn {
+		return nil
+	}
+	var missing []string
+	for _, t := range []struct{ tool, pkg string }{{"qemu-i386", "qemu-user"}, {"cc", "gcc"}} {
+		if _, err := exec.LookPath(t.tool); err != nil {
+			missing = append(missing, t.pkg)
+		}
+	}
+	if len(missing) == 0 {
 		return nil
 	}
 	if os.Geteuid() != 0 {
-		return errors.New("qemu-i386 missing: apt-get install qemu-user (as root), or -skip-insn")
+		return fmt.Errorf("missing Debian packages %s: apt-get install them (as root), or -skip-insn", strings.Join(missing, " "))
 	}
-	cmd = exec.CommandContext(ctx, "apt-get", "install", "-y", "-q", "qemu-user")
+	cmd = exec.CommandContext(ctx, "apt-get", append([]string{"install", "-y", "-q"}, missing...)...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("apt-get install qemu-user: %w: %s", err, out)
+		return fmt.Errorf("apt-get install %s: %w: %s", strings.Join(missing, " "), err, out)
 	}
 	return nil
 }
