@@ -4,6 +4,7 @@ import (
 	"context"
 	"log"
 	"os"
+	"sync"
 	"path/filepath"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"alixsec.dev/configsvc/api"
 	"alixsec.dev/configsvc/model"
+	"alixsec.dev/configsvc/pkiwatch"
 	"alixsec.dev/init/netconf"
 )
 
@@ -23,10 +25,14 @@ type configFollower struct {
 	net    *netconf.Applier
 	logs   *logRing
 	clock  *clockKeeper
+
+	mu      sync.Mutex
+	current *model.Config // newest applied revision
 }
 
 // run follows configsvc until ctx ends, reconnecting when it restarts.
 func (f *configFollower) run(ctx context.Context) {
+	go f.dailyExpiryCheck(ctx)
 	var applied uint64
 	for ctx.Err() == nil {
 		client, err := api.Dial(f.socket)
@@ -64,7 +70,36 @@ func (f *configFollower) follow(ctx context.Context, client *api.Client, applied
 	}
 }
 
+// warnExpiring logs one line per certificate, CA or CRL that expires
+// within 30 days; it runs at each applied revision and once a day.
+func (f *configFollower) warnExpiring(cfg *model.Config) {
+	for _, msg := range pkiwatch.Expiring(cfg, time.Now(), pkiwatch.WarnBefore) {
+		f.logger.Printf("pki warning: %s", msg)
+	}
+}
+
+// dailyExpiryCheck repeats warnExpiring on the newest applied config.
+func (f *configFollower) dailyExpiryCheck(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(24 * time.Hour):
+		}
+		f.mu.Lock()
+		cfg := f.current
+		f.mu.Unlock()
+		if cfg != nil {
+			f.warnExpiring(cfg)
+		}
+	}
+}
+
 func (f *configFollower) apply(cfg *model.Config) {
+	f.mu.Lock()
+	f.current = cfg
+	f.mu.Unlock()
+	f.warnExpiring(cfg)
 	if h := cfg.System.Hostname; h != "" {
 		if err := unix.Sethostname([]byte(h)); err != nil {
 			f.logger.Printf("config: set hostname %q: %v", h, err)
