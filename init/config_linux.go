@@ -4,8 +4,8 @@ import (
 	"context"
 	"log"
 	"os"
-	"sync"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
