@@ -25,6 +25,7 @@ type CRLStore struct {
 
 	mu   sync.RWMutex
 	crls map[caKey]*storedCRL
+	gen  uint64 // counts stored CRLs, so caches know when to forget
 }
 
 // caKey identifies a CA by name and key together, so a re-keyed CA with the
@@ -78,7 +79,15 @@ func (s *CRLStore) store(crl *x509.RevocationList, issuer *x509.Certificate) boo
 		return false
 	}
 	s.crls[k] = stored
+	s.gen++
 	return true
+}
+
+// generation changes (grows) whenever a CRL is stored.
+func (s *CRLStore) generation() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gen
 }
 
 // UpdateFrom is Update for a CRL of a CA that is not configured but was

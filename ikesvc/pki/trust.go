@@ -85,6 +85,7 @@ type TrustStore struct {
 	rootPool      *x509.CertPool
 	policy        CRLPolicy
 	crls          *CRLStore
+	paths         *chainCache // paths already built, see chainCache
 }
 
 // NewTrustStore checks that every configured CA is a CA and that every CRL
@@ -98,6 +99,7 @@ func NewTrustStore(cfg TrustConfig) (*TrustStore, error) {
 		intermediates: append([]*x509.Certificate(nil), cfg.Intermediates...),
 		rootPool:      x509.NewCertPool(),
 		policy:        cfg.CRLPolicy,
+		paths:         newChainCache(chainCacheSize),
 	}
 	for _, ca := range append(append([]*x509.Certificate(nil), ts.roots...), ts.intermediates...) {
 		if !ca.BasicConstraintsValid || !ca.IsCA {
@@ -137,12 +139,30 @@ func (ts *TrustStore) Intermediates() []*x509.Certificate { return ts.intermedia
 // restriction, and CA.pl-made certificates often lack it), and revocation
 // under the store's CRL policy. Extended key usages are not restricted. The
 // error wraps one of the Err* reasons above.
+//
+// Paths built for a certificate set (leaf and peer intermediates, by DER)
+// are cached with their signatures checked; a later Verify of the same set
+// checks only validity periods, key usage and revocation again (see
+// chainCache).
 func (ts *TrustStore) Verify(leaf *x509.Certificate, peerIntermediates []*x509.Certificate, now time.Time) (Chain, error) {
 	if leaf == nil {
 		return nil, fmt.Errorf("verify: %w: no certificate", ErrBadChain)
 	}
 	if err := checkValidity(leaf, now); err != nil {
 		return nil, err
+	}
+	key := keyOfPresented(leaf, peerIntermediates)
+	gen := ts.crls.generation()
+	if cached := ts.paths.get(key, gen); cached != nil {
+		if chain, err := ts.acceptChain(cached, now, true); err == nil {
+			// A copy led by the caller's own leaf (same DER as the cached
+			// one), so that no caller sees another handshake's objects.
+			out := append(Chain{leaf}, chain[1:]...)
+			return out, nil
+		}
+		// No cached path passes now: build afresh, which both gives the
+		// precise reason and finds paths that were not yet valid when
+		// the entry was made.
 	}
 	pool := x509.NewCertPool()
 	for _, c := range ts.intermediates {
@@ -152,7 +172,7 @@ func (ts *TrustStore) Verify(leaf *x509.Certificate, peerIntermediates []*x509.C
 		pool.AddCert(c)
 	}
 	candidates := append(append(append([]*x509.Certificate(nil), ts.roots...), ts.intermediates...), peerIntermediates...)
-	chains, err := leaf.Verify(x509.VerifyOptions{
+	built, err := leaf.Verify(x509.VerifyOptions{
 		Roots:         ts.rootPool,
 		Intermediates: pool,
 		CurrentTime:   now,
@@ -161,10 +181,29 @@ func (ts *TrustStore) Verify(leaf *x509.Certificate, peerIntermediates []*x509.C
 	if err != nil {
 		return nil, classify(leaf, candidates, now, err)
 	}
+	chains := make([]Chain, len(built))
+	for i, c := range built {
+		chains[i] = Chain(c)
+	}
+	ts.paths.put(key, chains, gen)
+	return ts.acceptChain(chains, now, false)
+}
+
+// acceptChain returns the first of the signature-verified paths whose key
+// usages fit and that no CRL revokes (under the store's policy), or the
+// reason none does, a revocation in preference. checkTimes also checks
+// every certificate's validity period at now, which crypto/x509 did
+// already for freshly built paths but which a cached path needs again.
+func (ts *TrustStore) acceptChain(chains []Chain, now time.Time, checkTimes bool) (Chain, error) {
 	var firstErr error
-	for _, c := range chains {
-		chain := Chain(c)
-		err := checkKeyUsage(chain)
+	for _, chain := range chains {
+		var err error
+		if checkTimes {
+			err = checkValidities(chain, now)
+		}
+		if err == nil {
+			err = checkKeyUsage(chain)
+		}
 		if err == nil {
 			err = ts.checkRevocation(chain, now)
 		}
@@ -175,7 +214,19 @@ func (ts *TrustStore) Verify(leaf *x509.Certificate, peerIntermediates []*x509.C
 			firstErr = err
 		}
 	}
+	if firstErr == nil {
+		firstErr = fmt.Errorf("verify: %w: no certification path", ErrBadChain)
+	}
 	return nil, firstErr
+}
+
+func checkValidities(chain Chain, now time.Time) error {
+	for _, c := range chain {
+		if err := checkValidity(c, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func subjectOf(c *x509.Certificate) string { return DNString(c.RawSubject) }
