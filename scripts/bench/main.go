@@ -161,11 +161,14 @@ func bootOnce(image string, readMem bool) (guest, wall float64, memFree, memTota
 	if !readMem {
 		return guest, wall, "", "", nil
 	}
-	if err := vm.ExpectString("$ ", timeout); err != nil {
-		return 0, 0, "", "", fmt.Errorf("shell prompt: %w", err)
+	if _, err := vm.Expect(qemu.CLIPrompt, timeout); err != nil {
+		return 0, 0, "", "", fmt.Errorf("CLI prompt: %w", err)
 	}
 	// Let boot-time work settle before reading memory.
 	time.Sleep(3 * time.Second)
+	if _, err := vm.Command("start shell", timeout); err != nil {
+		return 0, 0, "", "", err
+	}
 	if err := vm.Type("cat /proc/meminfo"); err != nil {
 		return 0, 0, "", "", err
 	}
