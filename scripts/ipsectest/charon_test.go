@@ -1,0 +1,190 @@
+package ipsectest
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"alixsec.dev/scripts/interop"
+)
+
+// Addresses on the tap link between the namespace (charon) and the board.
+var (
+	charonAddr = netip.MustParseAddr("10.77.2.1")
+	boardAddr  = netip.MustParseAddr("10.77.2.2")
+)
+
+// tapScript is QEMU's -netdev tap script: QEMU creates the tap device in
+// its own (the host's) namespace and runs the script before the guest
+// starts; the script moves the still unconfigured device into the test's
+// namespace and configures it there, so nothing of the link stays on the
+// host. QEMU keeps its file descriptor across the move.
+const tapScript = `#!/bin/sh
+set -e
+ip link set "$1" netns %[1]s
+ip -n %[1]s addr add %[2]s dev "$1"
+ip -n %[1]s link set "$1" up
+`
+
+// TestBoardAgainstCharon boots one board on a tap device in a network
+// namespace where strongSwan's charon runs (kernel-libipsec, so every
+// packet is ESP in UDP: the board must float to NAT-T). The board is
+// configured through the CLI to start a tunnel-mode CHILD_SA between the
+// two hosts; both sides must show it, the board pings charon's address
+// through it and the namespace pings the board through charon's TUN
+// device. A capture of the tap must hold no plaintext ICMP between them.
+func TestBoardAgainstCharon(t *testing.T) {
+	p := requireQEMU(t)
+	t.Parallel()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	pair, err := interop.NewPair(ctx, "charon", "unused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := pair.Close(); err != nil {
+			t.Errorf("remove namespaces: %v", err)
+		}
+	})
+	ns := pair.A
+	dir := t.TempDir()
+	script := filepath.Join(dir, "tap-up.sh")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(tapScript, ns.NS, charonAddr.String()+"/24")), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tap := fmt.Sprintf("aixt%d", os.Getpid()%100000)
+	pcap := filepath.Join(dir, "tap.pcap")
+
+	// charon answers as sun; the board is moon.
+	moonCreds, sunCreds := p.Hosts[interop.HostMoon], p.Hosts[interop.HostSun]
+	charon, err := interop.StartCharon(ctx, ns, filepath.Join(dir, "charon"))
+	if charon != nil {
+		t.Cleanup(func() {
+			if err := charon.Stop(); err != nil {
+				t.Errorf("stop charon: %v", err)
+			}
+			if t.Failed() {
+				t.Logf("charon log:\n%s", charon.Log())
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := charon.Install(sunCreds, p.CAs(), p.Main.CRLs); err != nil {
+		t.Fatal(err)
+	}
+	conn := interop.Conn{
+		Name:       "board",
+		LocalAddr:  charonAddr.String(),
+		RemoteAddr: boardAddr.String(),
+		LocalCert:  sunCreds.Name + ".crt",
+		LocalID:    sunCreds.ID,
+		RemoteID:   moonCreds.ID,
+		Mode:       "tunnel",
+		LocalTS:    charonAddr.String() + "/32",
+		RemoteTS:   boardAddr.String() + "/32",
+	}
+	if err := charon.Configure(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+
+	b := startBoard(t, "moon-tap",
+		"-netdev", fmt.Sprintf("tap,id=l,ifname=%s,script=%s,downscript=no", tap, script),
+		"-device", "e1000,netdev=l,mac=52:54:00:77:02:02",
+		"-object", "filter-dump,id=f1,netdev=l,file="+pcap)
+	if err := b.waitBoot(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("board booted in %v", time.Since(start).Round(time.Second))
+	if out, err := exec.CommandContext(ctx, "ip", "-n", ns.NS, "addr", "show", "dev", tap).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), charonAddr.String()+"/24") {
+		t.Fatalf("tap %s in namespace %s not configured by %s: %v\n%s", tap, ns.NS, script, err, out)
+	}
+
+	pre := "set ipsec peer charon "
+	lines := append(setLines(moonCreds.ConfigSet),
+		"delete interfaces eth0 address 10.99.0.1/24",
+		"set interfaces eth0 address "+boardAddr.String()+"/24",
+		pre+"address "+charonAddr.String(),
+		pre+fmt.Sprintf("remote-id %q", sunCreds.ID),
+		pre+"mode tunnel",
+		pre+"local-ts "+boardAddr.String()+"/32",
+		pre+"remote-ts "+charonAddr.String()+"/32",
+		pre+"start-action start")
+	configured := time.Now()
+	if err := b.configure("tunnel-to-charon", lines); err != nil {
+		t.Fatal(err)
+	}
+	show, err := b.waitSA("charon", "tunnel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("board: SA established %v after the commit:\n%s", time.Since(configured).Round(time.Second), show)
+	if !strings.Contains(show, "NAT") || !strings.Contains(show, ":4500") {
+		t.Errorf("board: the IKE SA did not float to NAT-T (UDP 4500) against kernel-libipsec:\n%s", show)
+	}
+	sas, err := charon.WaitSAs(ctx, 30*time.Second, func(sas []interop.IKESA) bool {
+		_, _, err := interop.CheckTunnel(sas, interop.Expect{
+			LocalHost: charonAddr.String(), RemoteHost: boardAddr.String(),
+			LocalID: sunCreds.ID, RemoteID: moonCreds.ID,
+		})
+		return err == nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("charon: %s", interop.FormatSAs(sas))
+
+	got, out, err := b.ping(charonAddr.String(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == 0 {
+		t.Fatalf("board: ping %s through the tunnel: no replies:\n%s", charonAddr, out)
+	}
+	t.Logf("board: ping %s: %d of 3 replies", charonAddr, got)
+	pingOut, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns.NS,
+		"ping", "-c", "3", "-i", "0.5", "-W", "3", boardAddr.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("namespace: ping %s through charon's TUN device: %v\n%s", boardAddr, err, pingOut)
+	}
+	t.Logf("namespace: ping %s through charon: ok", boardAddr)
+
+	show, err = b.run("show ipsec sa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := childCarriedPackets(show, 6); err != nil {
+		t.Fatalf("board: %v:\n%s", err, show)
+	}
+	b.vm.Stop()
+	f, err := os.Open(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	counts, err := ClassifyPcap(f, [2]netip.Addr{charonAddr, boardAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("capture of the tap: %v", counts)
+	if n := counts.Unprotected(); n > 0 {
+		t.Errorf("%d unprotected packets between board and charon: %v", n, counts)
+	}
+	if n := counts[4][KindESP]; n > 0 {
+		t.Errorf("%d plain ESP packets: kernel-libipsec always encapsulates, want ESP in UDP 4500 only", n)
+	}
+	if n := counts[4][KindIKE]; n < 12 {
+		t.Errorf("%d IKE/ESP-in-UDP packets on the tap, want at least 12 (6 pings and their replies)", n)
+	}
+	t.Logf("TestBoardAgainstCharon total %v", time.Since(start).Round(time.Second))
+}
