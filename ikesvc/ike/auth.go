@@ -110,6 +110,9 @@ func (sa *ikeSA) verifyPeer(m *wire.Message) (pki.Chain, pki.Identity, error) {
 	if leaf == nil {
 		return nil, peerID, fmt.Errorf("peer %s sent no certificate", peerID)
 	}
+	if f := sa.e.cfg.PeerCertificates; f != nil {
+		f(leaf, inter)
+	}
 	chain, err := sa.e.cfg.Trust.Verify(leaf, inter, sa.e.now())
 	if err != nil {
 		return nil, peerID, fmt.Errorf("certificate %q of %s: %w", pki.DNString(leaf.RawSubject), peerID, err)

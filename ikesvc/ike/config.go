@@ -162,4 +162,9 @@ type Config struct {
 	LocalAddr func(remote netip.Addr) (netip.Addr, error)
 	// Ownership is the kernel ownership rule; zero: kernel.DefaultOwnership.
 	Ownership kernel.Ownership
+	// PeerCertificates, when set, sees every certificate set a peer sends
+	// in IKE_AUTH before it is verified (a CRL fetcher learns distribution
+	// points from it). It is called with the engine's lock held: it must
+	// not block and must not call back into the Engine.
+	PeerCertificates func(leaf *x509.Certificate, intermediates []*x509.Certificate)
 }
