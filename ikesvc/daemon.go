@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -9,8 +10,10 @@ import (
 	"sync"
 
 	"alixsec.dev/configsvc/model"
+	"alixsec.dev/ikesvc/crlfetch"
 	"alixsec.dev/ikesvc/ike"
 	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/pki"
 )
 
 // daemon owns the engine, which exists from the first configuration with
@@ -27,6 +30,13 @@ type daemon struct {
 	mu       sync.Mutex
 	engine   *ike.Engine
 	credsKey string
+
+	// fetchMu guards fetcher apart from mu: the engine calls watchPeer
+	// with its own lock held, while apply holds mu and calls the engine.
+	fetchMu sync.Mutex
+	fetcher *crlfetch.Fetcher // nil unless ipsec crl-fetch is on
+	// newFetcher makes the fetcher; nil: one with the real clock and HTTP.
+	newFetcher func(crlfetch.Config) (*crlfetch.Fetcher, error)
 }
 
 var errNoPeers = errors.New("no ipsec peers are configured")
@@ -37,6 +47,11 @@ func (d *daemon) apply(c *model.Config, source string) error {
 	if err != nil {
 		return fmt.Errorf("%s: ipsec configuration not applied: %w", source, err)
 	}
+	// The fetcher gets the new trust store first, so that CRLs it
+	// fetched earlier are in it before SetCredentials rechecks SAs.
+	if err := d.followCRLFetch(c.IPsec.CRLFetch && len(s.peers) > 0, s); err != nil {
+		return fmt.Errorf("%s: %w", source, err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.engine == nil {
@@ -46,7 +61,8 @@ func (d *daemon) apply(c *model.Config, source string) error {
 		e, err := ike.New(ike.Config{
 			Transport: d.transport, Kernel: d.kern, Trust: s.trust, Creds: s.creds,
 			Port: d.port, NATTPort: d.nattPort, LocalAddr: d.localAddr,
-			Log: ike.Logger{Verbosef: d.verbosef, Errorf: d.logf},
+			Log:              ike.Logger{Verbosef: d.verbosef, Errorf: d.logf},
+			PeerCertificates: d.watchPeer,
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", source, err)
@@ -113,10 +129,79 @@ func (d *daemon) Terminate(peer string) error {
 
 // close deletes all SAs and uninstalls everything ikesvc put in the kernel.
 func (d *daemon) close() error {
+	if err := d.followCRLFetch(false, nil); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.engine == nil {
 		return nil
 	}
 	return d.engine.Close()
+}
+
+// followCRLFetch starts or stops the CRL fetcher and hands it the trust
+// store of s. It must not be called with d.mu held: stopping waits for
+// fetches, whose revocation callback takes d.mu.
+func (d *daemon) followCRLFetch(on bool, s *settings) error {
+	d.fetchMu.Lock()
+	f := d.fetcher
+	if !on {
+		d.fetcher = nil
+		d.fetchMu.Unlock()
+		if f != nil {
+			f.Close()
+			d.logf("ikesvc: crl-fetch off: fetched CRLs dropped from the next trust store")
+		}
+		return nil
+	}
+	defer d.fetchMu.Unlock()
+	if f == nil {
+		newFetcher := d.newFetcher
+		if newFetcher == nil {
+			newFetcher = crlfetch.New
+		}
+		var err error
+		f, err = newFetcher(crlfetch.Config{
+			Clock: ike.RealClock{}, Logf: d.logf,
+			Established: func() []pki.Chain {
+				if e := d.current(); e != nil {
+					return e.PeerChains()
+				}
+				return nil
+			},
+			Revoked: func([]pki.Chain) {
+				if e := d.current(); e != nil {
+					if names := e.DeleteRevoked(); len(names) > 0 {
+						d.logf("ikesvc: fetched CRL revokes peer(s) %s: IKE SAs deleted", strings.Join(names, ", "))
+					}
+				}
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("crl-fetch: %w", err)
+		}
+		d.fetcher = f
+	}
+	f.SetTrust(s.trust)
+	// Our own certificate and the configured CAs name the distribution
+	// points of the CAs our peers share, so their CRLs are fetched before
+	// the first peer arrives (the strict policy needs them).
+	f.Watch(s.creds.Cert, s.creds.Intermediates)
+	f.Watch(nil, s.trust.Intermediates())
+	return nil
+}
+
+// watchPeer is the engine's PeerCertificates hook: it runs under the
+// engine's lock and only hands the certificates to the fetcher, which
+// fetches in the background. Under the strict policy the attempt that
+// brought an unknown CA's certificate fails (no CRL yet) with the engine's
+// "no current CRL" log line; the peer's retry succeeds once the CRL is in.
+func (d *daemon) watchPeer(leaf *x509.Certificate, intermediates []*x509.Certificate) {
+	d.fetchMu.Lock()
+	f := d.fetcher
+	d.fetchMu.Unlock()
+	if f != nil {
+		f.Watch(leaf, intermediates)
+	}
 }
