@@ -128,3 +128,14 @@ func TestClassifyPcapRejectsBadFiles(t *testing.T) {
 		})
 	}
 }
+
+func TestChecksum(t *testing.T) {
+	// RFC 1071's example bytes sum to 0xddf2; the checksum is its complement.
+	if got := checksum([]byte{0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7}); got != ^uint16(0xddf2) {
+		t.Fatalf("checksum = %#04x, want %#04x", got, ^uint16(0xddf2))
+	}
+	// A message with its checksum filled in sums to zero.
+	if got := checksum(echoRequest(7, 9)); got != 0 {
+		t.Fatalf("checksum over a finished echo request = %#04x, want 0", got)
+	}
+}
