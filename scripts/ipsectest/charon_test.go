@@ -185,8 +185,11 @@ func TestBoardAgainstCharon(t *testing.T) {
 	if n := counts[4][KindESP]; n > 0 {
 		t.Errorf("%d plain ESP packets: kernel-libipsec always encapsulates, want ESP in UDP 4500 only", n)
 	}
-	if n := counts[4][KindIKE]; n < 12 {
-		t.Errorf("%d IKE/ESP-in-UDP packets on the tap, want at least 12 (6 pings and their replies)", n)
+	if n := counts[4][KindESPInUDP]; n < 12 {
+		t.Errorf("%d ESP-in-UDP packets on the tap, want at least 12 (6 pings and their replies)", n)
+	}
+	if counts[4][KindIKE] < 4 {
+		t.Errorf("%d IKE messages on the tap, want at least IKE_SA_INIT and IKE_AUTH both ways", counts[4][KindIKE])
 	}
 	t.Logf("TestBoardAgainstCharon total %v", time.Since(start).Round(time.Second))
 }

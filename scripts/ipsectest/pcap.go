@@ -15,11 +15,12 @@ type Kind string
 // are expected on a link where every packet between the hosts is
 // protected; anything else is plaintext that IPsec should have covered.
 const (
-	KindESP       Kind = "esp"       // IP protocol 50
-	KindIKE       Kind = "ike"       // UDP 500 or 4500 (IKE, or ESP-in-UDP after a NAT-T float)
-	KindNDP       Kind = "ndp"       // ICMPv6 router/neighbour discovery (types 133..137)
-	KindICMP      Kind = "icmp"      // ICMP or ICMPv6 other than NDP: a plaintext ping
-	KindPlaintext Kind = "plaintext" // any other IP protocol
+	KindESP       Kind = "esp"        // IP protocol 50
+	KindIKE       Kind = "ike"        // UDP 500, or UDP 4500 with the non-ESP marker (or a NAT-T keepalive)
+	KindESPInUDP  Kind = "esp-in-udp" // UDP 4500 without the non-ESP marker (RFC 3948)
+	KindNDP       Kind = "ndp"        // ICMPv6 router/neighbour discovery (types 133..137)
+	KindICMP      Kind = "icmp"       // ICMP or ICMPv6 other than NDP: a plaintext ping
+	KindPlaintext Kind = "plaintext"  // any other IP protocol
 )
 
 // Counts holds, per IP version (4 or 6) and Kind, the frames between the
@@ -137,8 +138,8 @@ func classifyFrame(f []byte) (version int, kind Kind, src, dst netip.Addr, ok bo
 	switch {
 	case proto == 50:
 		kind = KindESP
-	case proto == 17 && len(l4) >= 4 && isIKEPort(binary.BigEndian.Uint16(l4[0:2])) && isIKEPort(binary.BigEndian.Uint16(l4[2:4])):
-		kind = KindIKE
+	case proto == 17 && len(l4) >= 8 && isIKEPort(binary.BigEndian.Uint16(l4[0:2])) && isIKEPort(binary.BigEndian.Uint16(l4[2:4])):
+		kind = udpKind(l4)
 	case proto == 58 && len(l4) >= 1 && l4[0] >= 133 && l4[0] <= 137:
 		kind = KindNDP
 	case proto == 1 || proto == 58:
@@ -147,6 +148,21 @@ func classifyFrame(f []byte) (version int, kind Kind, src, dst netip.Addr, ok bo
 		kind = KindPlaintext
 	}
 	return version, kind, src, dst, true
+}
+
+// udpKind tells IKE from ESP-in-UDP on the IKE ports (RFC 3948): on 4500
+// an IKE message starts with the 4-byte non-ESP marker (zero) and a NAT-T
+// keepalive is the single byte 0xff; anything else there is ESP, whose SPI
+// is never zero.
+func udpKind(udp []byte) Kind {
+	payload := udp[8:]
+	if binary.BigEndian.Uint16(udp[0:2]) != 4500 && binary.BigEndian.Uint16(udp[2:4]) != 4500 {
+		return KindIKE
+	}
+	if (len(payload) == 1 && payload[0] == 0xff) || (len(payload) >= 4 && binary.BigEndian.Uint32(payload) == 0) {
+		return KindIKE
+	}
+	return KindESPInUDP
 }
 
 func isIKEPort(p uint16) bool { return p == 500 || p == 4500 }

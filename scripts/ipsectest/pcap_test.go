@@ -49,11 +49,11 @@ func pcapFile(order binary.ByteOrder, frames ...[]byte) []byte {
 	return b.Bytes()
 }
 
-func udp(src, dst uint16) []byte {
+func udp(src, dst uint16, payload ...byte) []byte {
 	l4 := make([]byte, 8)
 	binary.BigEndian.PutUint16(l4[0:], src)
 	binary.BigEndian.PutUint16(l4[2:], dst)
-	return l4
+	return append(l4, payload...)
 }
 
 func TestClassifyPcap(t *testing.T) {
@@ -71,8 +71,11 @@ func TestClassifyPcap(t *testing.T) {
 	}{
 		{"esp both ways", [][]byte{frame(a4, b4, 50, nil), frame(b4, a4, 50, nil), frame(a6, b6, 50, nil)},
 			Counts{4: {KindESP: 2}, 6: {KindESP: 1}}, 0},
-		{"ike and nat-t", [][]byte{frame(a4, b4, 17, udp(500, 500)), frame(b6, a6, 17, udp(4500, 4500))},
-			Counts{4: {KindIKE: 1}, 6: {KindIKE: 1}}, 0},
+		{"ike and nat-t", [][]byte{frame(a4, b4, 17, udp(500, 500)), frame(b6, a6, 17, udp(4500, 4500, 0, 0, 0, 0, 1)),
+			frame(a4, b4, 17, udp(4500, 4500, 0xff))},
+			Counts{4: {KindIKE: 2}, 6: {KindIKE: 1}}, 0},
+		{"esp in udp", [][]byte{frame(a4, b4, 17, udp(4500, 4500, 0xc0, 1, 2, 3, 0, 0, 0, 1))},
+			Counts{4: {KindESPInUDP: 1}}, 0},
 		{"neighbour discovery", [][]byte{frame(a6, b6, 58, []byte{135, 0}), frame(b6, a6, 58, []byte{136, 0})},
 			Counts{6: {KindNDP: 2}}, 0},
 		{"plaintext ping", [][]byte{frame(a4, b4, 1, []byte{8, 0}), frame(a6, b6, 58, []byte{128, 0})},
