@@ -51,6 +51,13 @@ func runTests(m *testing.M) int {
 	defer cancel()
 	root, err := interop.RepoRoot()
 	if err == nil {
+		// A fresh CI machine has no strongSwan: interop's deps.sh
+		// installs it (apt-get, as root) when something is missing.
+		installCtx, cancelInstall := context.WithTimeout(context.Background(), 10*time.Minute)
+		err = interop.InstallTools(installCtx, filepath.Join(root, "scripts", "interop"))
+		cancelInstall()
+	}
+	if err == nil {
 		testPKI, err = interop.NewPKI(ctx, root, filepath.Join(dir, "pki"))
 	}
 	pkiErr = err
