@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -29,19 +28,16 @@ type NetlinkConfig struct {
 	Logf func(format string, args ...any)
 }
 
-// Netlink is the Backend on the Linux kernel's XFRM, through a
-// *netlink.Handle bound to one network namespace (never netlink's
-// package-level functions, which act on whatever namespace the calling
-// thread happens to be in).
+// Netlink is the Backend on the Linux kernel's XFRM, through its own
+// XFRM netlink socket bound to one network namespace. It builds and decodes
+// every XFRM message itself (xfrmmsg_linux.go, xfrmparse_linux.go):
+// netlink v1.3.1's Handle.XfrmState*/XfrmPolicy* send x86-64-sized headers,
+// which the i386 kernel of the boards misreads (xfrmlayout_linux.go).
 type Netlink struct {
 	own  Ownership
 	ns   netns.NsHandle
 	logf func(format string, args ...any)
-	h    *netlink.Handle
-	// raw is a second XFRM socket in the same namespace for the requests
-	// netlink v1.3.1 does not offer on a Handle (dumps we decode ourselves,
-	// ALLOCSPI).
-	raw *nl.SocketHandle
+	raw  *nl.SocketHandle
 
 	applyMu sync.Mutex // one reconcile at a time: each plan assumes its own listing
 }
@@ -71,33 +67,24 @@ func NewNetlink(cfg NetlinkConfig) (*Netlink, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_XFRM)
-	if err != nil {
-		return nil, fmt.Errorf("kernel: open XFRM netlink handle in netns %s: %w", ns, err)
-	}
-	if err := h.SetSocketTimeout(netlinkTimeout); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("kernel: set XFRM socket timeout: %w", err)
-	}
 	s, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_XFRM)
 	if err != nil {
-		h.Close()
-		return nil, fmt.Errorf("kernel: open XFRM dump socket in netns %s: %w", ns, err)
+		return nil, fmt.Errorf("kernel: open XFRM netlink socket in netns %s: %w", ns, err)
 	}
 	tv := unix.NsecToTimeval(netlinkTimeout.Nanoseconds())
 	_ = s.SetSendTimeout(&tv) // these only store the value; they cannot fail
 	_ = s.SetReceiveTimeout(&tv)
-	return &Netlink{own: own, ns: ns, logf: logf, h: h, raw: &nl.SocketHandle{Socket: s}}, nil
+	return &Netlink{own: own, ns: ns, logf: logf, raw: &nl.SocketHandle{Socket: s}}, nil
 }
 
 // Close implements Backend.
 func (n *Netlink) Close() error {
-	n.h.Close()
 	n.raw.Close()
 	return nil
 }
 
-// request runs one request on the raw socket; resType filters the replies.
+// request runs one request on the socket; resType filters the replies (0
+// for requests answered by an ack only).
 func (n *Netlink) request(req *nl.NetlinkRequest, resType uint16) ([][]byte, error) {
 	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_XFRM: n.raw}
 	return req.Execute(unix.NETLINK_XFRM, resType)
@@ -257,16 +244,7 @@ func (n *Netlink) AllocSPI(ctx context.Context, src, dst netip.Addr, reqid uint3
 	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
 		return 0, fmt.Errorf("kernel: alloc SPI %s->%s: addresses must be of one family", src, dst)
 	}
-	msg := &nl.XfrmUserSpiInfo{Min: spiMin, Max: spiMax}
-	info := &msg.XfrmUsersaInfo
-	info.Family = familyOf(dst)
-	info.Id.Daddr.FromIP(dst.AsSlice())
-	info.Saddr.FromIP(src.AsSlice())
-	info.Id.Proto = unix.IPPROTO_ESP
-	info.Reqid = reqid
-	req := nl.NewNetlinkRequest(nl.XFRM_MSG_ALLOCSPI, unix.NLM_F_ACK)
-	req.AddData(msg)
-	msgs, err := n.request(req, nl.XFRM_MSG_NEWSA)
+	msgs, err := n.request(allocSPIRequest(src, dst, reqid, spiMin, spiMax), nl.XFRM_MSG_NEWSA)
 	if err != nil {
 		return 0, fmt.Errorf("kernel: alloc SPI %s->%s reqid 0x%x: %w", src, dst, reqid, err)
 	}
@@ -283,103 +261,31 @@ func (n *Netlink) AllocSPI(ctx context.Context, src, dst netip.Addr, reqid uint3
 // DeleteSA implements Backend.
 func (n *Netlink) DeleteSA(ctx context.Context, id SAID) error {
 	id = normalizeID(id)
-	st := &netlink.XfrmState{Dst: id.Dst.AsSlice(), Proto: netlink.XFRM_PROTO_ESP, Spi: int(id.SPI), Mark: toXfrmMark(id.Mark)}
-	if err := ignoreGone(n.h.XfrmStateDel(st)); err != nil {
+	if err := ignoreGone(n.send(deleteSARequest(id, netip.Addr{}))); err != nil {
 		return &OpError{Op: "delete", Entry: "SA " + id.String(), Err: err}
 	}
 	return nil
 }
 
+// send runs a request answered by an ack only.
+func (n *Netlink) send(req *nl.NetlinkRequest) error {
+	_, err := n.request(req, 0)
+	return err
+}
+
 // netlinkOps are the primitive kernel operations behind execute.
 type netlinkOps struct{ n *Netlink }
 
-func (o netlinkOps) addSA(sa SA) error    { return o.n.h.XfrmStateAdd(toXfrmState(sa)) }
-func (o netlinkOps) updateSA(sa SA) error { return o.n.h.XfrmStateUpdate(toXfrmState(sa)) }
-func (o netlinkOps) deleteSA(sa SA) error { return o.n.h.XfrmStateDel(toXfrmState(sa)) }
+func (o netlinkOps) addSA(sa SA) error    { return o.n.send(saRequest(nl.XFRM_MSG_NEWSA, sa)) }
+func (o netlinkOps) updateSA(sa SA) error { return o.n.send(saRequest(nl.XFRM_MSG_UPDSA, sa)) }
+func (o netlinkOps) deleteSA(sa SA) error { return o.n.send(deleteSARequest(sa.ID(), sa.Src)) }
 
-func (o netlinkOps) addPolicy(p Policy) error    { return o.n.h.XfrmPolicyAdd(toXfrmPolicy(p)) }
-func (o netlinkOps) updatePolicy(p Policy) error { return o.n.h.XfrmPolicyUpdate(toXfrmPolicy(p)) }
-func (o netlinkOps) deletePolicy(p Policy) error { return o.n.h.XfrmPolicyDel(toXfrmPolicy(p)) }
-
-// toXfrmState converts a normalized SA. Integer fields go through int,
-// which is 32 bits on the 386 boards: netlink converts back with uint32(),
-// so SPIs and reqids above 2^31 survive the round trip.
-func toXfrmState(sa SA) *netlink.XfrmState {
-	st := &netlink.XfrmState{
-		Src: sa.Src.AsSlice(), Dst: sa.Dst.AsSlice(),
-		Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.Mode(sa.Mode),
-		Spi: int(sa.SPI), Reqid: int(sa.Reqid),
-		ReplayWindow: int(sa.ReplayWindow), ESN: sa.ESN,
-		Mark: toXfrmMark(sa.Mark),
-		Limits: netlink.XfrmStateLimits{
-			ByteSoft: sa.Lifetime.SoftBytes, ByteHard: sa.Lifetime.HardBytes,
-			PacketSoft: sa.Lifetime.SoftPackets, PacketHard: sa.Lifetime.HardPackets,
-			TimeSoft: uint64(sa.Lifetime.SoftTime / time.Second), TimeHard: uint64(sa.Lifetime.HardTime / time.Second),
-		},
-	}
-	name, icv, _ := sa.Encryption.KernelName()
-	if sa.Encryption.IsAEAD() {
-		st.Aead = &netlink.XfrmStateAlgo{Name: name, Key: sa.EncryptionKey, ICVLen: icv}
-	} else {
-		st.Crypt = &netlink.XfrmStateAlgo{Name: name, Key: sa.EncryptionKey}
-		iname, trunc, _ := sa.Integrity.KernelName()
-		st.Auth = &netlink.XfrmStateAlgo{Name: iname, Key: sa.IntegrityKey, TruncateLen: trunc}
-	}
-	if sa.Encap != nil {
-		st.Encap = &netlink.XfrmStateEncap{
-			Type: netlink.XFRM_ENCAP_ESPINUDP, SrcPort: int(sa.Encap.SrcPort), DstPort: int(sa.Encap.DstPort),
-			OriginalAddress: zeroAddr(sa.Dst),
-		}
-	}
-	if sa.Selector != (Selector{}) {
-		st.Selector = selectorPolicy(sa.Selector)
-	}
-	return st
+func (o netlinkOps) addPolicy(p Policy) error {
+	return o.n.send(policyRequest(nl.XFRM_MSG_NEWPOLICY, p))
 }
 
-func toXfrmMark(m Mark) *netlink.XfrmMark {
-	if m.isZero() {
-		return nil
-	}
-	return &netlink.XfrmMark{Value: m.Value, Mask: m.Mask}
+func (o netlinkOps) updatePolicy(p Policy) error {
+	return o.n.send(policyRequest(nl.XFRM_MSG_UPDPOLICY, p))
 }
 
-func zeroAddr(like netip.Addr) net.IP {
-	if like.Is4() {
-		return net.IPv4zero.To4()
-	}
-	return net.IPv6zero
-}
-
-func prefixNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-}
-
-// selectorPolicy carries a selector in netlink's XfrmPolicy, the type it
-// uses for selectors.
-func selectorPolicy(s Selector) *netlink.XfrmPolicy {
-	return &netlink.XfrmPolicy{
-		Src: prefixNet(s.Src), Dst: prefixNet(s.Dst),
-		Proto: netlink.Proto(s.Proto), SrcPort: int(s.SrcPort), DstPort: int(s.DstPort),
-	}
-}
-
-func toXfrmPolicy(p Policy) *netlink.XfrmPolicy {
-	xp := selectorPolicy(p.Selector)
-	xp.Dir = netlink.Dir(p.Dir)
-	xp.Action = netlink.PolicyAction(p.Action)
-	xp.Priority = int(p.Priority)
-	xp.Mark = toXfrmMark(p.Mark)
-	if t := p.Template; t != nil {
-		tmpl := netlink.XfrmPolicyTmpl{Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.Mode(t.Mode), Reqid: int(t.Reqid)}
-		if t.Mode == ModeTunnel {
-			tmpl.Src, tmpl.Dst = t.Src.AsSlice(), t.Dst.AsSlice()
-		} else {
-			// netlink takes the template family from Dst: a zero address of
-			// the selector's family keeps IPv6 transport templates IPv6.
-			tmpl.Src, tmpl.Dst = zeroAddr(p.Selector.Dst.Addr()), zeroAddr(p.Selector.Dst.Addr())
-		}
-		xp.Tmpls = []netlink.XfrmPolicyTmpl{tmpl}
-	}
-	return xp
-}
+func (o netlinkOps) deletePolicy(p Policy) error { return o.n.send(deletePolicyRequest(p)) }

@@ -84,8 +84,8 @@ func TestNetlinkPolicyReconcile(t *testing.T) {
 	v4moved.Policies[0].Priority = 1500
 	v4moved.Policies[1].Template = &Template{Mode: ModeTransport, Reqid: testReqid + 7}
 	foreign := []*netlink.XfrmPolicy{
-		toXfrmPolicy(Policy{Selector: Selector{Src: hostPrefix(hostA), Dst: hostPrefix(hostC)}, Dir: DirOut, Priority: 0}),
-		toXfrmPolicy(Policy{Selector: Selector{Src: hostPrefix(hostC), Dst: hostPrefix(hostA)}, Dir: DirIn,
+		libraryPolicy(Policy{Selector: Selector{Src: hostPrefix(hostA), Dst: hostPrefix(hostC)}, Dir: DirOut, Priority: 0}),
+		libraryPolicy(Policy{Selector: Selector{Src: hostPrefix(hostC), Dst: hostPrefix(hostA)}, Dir: DirIn,
 			Template: &Template{Mode: ModeTransport, Reqid: 7}}),
 	}
 
@@ -326,7 +326,7 @@ func TestNetlinkAcquire(t *testing.T) {
 	if _, err := n.Apply(ctx, Set{Policies: []Policy{trap}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.XfrmPolicyAdd(toXfrmPolicy(foreignTrap)); err != nil {
+	if err := h.XfrmPolicyAdd(libraryPolicy(foreignTrap)); err != nil {
 		t.Fatal(err)
 	}
 	sendUDPInNetns(t, ns, hostC, 9) // foreign trap: its acquire must be filtered out
@@ -375,4 +375,30 @@ func sendUDPInNetns(t *testing.T, ns netns.NsHandle, dst netip.Addr, port int) {
 	defer unix.Close(fd)
 	// The kernel holds the packet back (larval state), so EAGAIN is expected.
 	_ = unix.Sendto(fd, []byte("trap"), 0, &unix.SockaddrInet4{Port: port, Addr: dst.As4()})
+}
+
+// libraryPolicy converts p for netlink's own Handle.XfrmPolicyAdd, which
+// the tests use to install foreign entries with an encoder independent of
+// ours. (Its x86-64-sized headers are right on this amd64 host only.)
+func libraryPolicy(p Policy) *netlink.XfrmPolicy {
+	prefixNet := func(q netip.Prefix) *net.IPNet {
+		return &net.IPNet{IP: q.Addr().AsSlice(), Mask: net.CIDRMask(q.Bits(), q.Addr().BitLen())}
+	}
+	xp := &netlink.XfrmPolicy{
+		Src: prefixNet(p.Selector.Src), Dst: prefixNet(p.Selector.Dst),
+		Proto: netlink.Proto(p.Selector.Proto), SrcPort: int(p.Selector.SrcPort), DstPort: int(p.Selector.DstPort),
+		Dir: netlink.Dir(p.Dir), Action: netlink.PolicyAction(p.Action), Priority: int(p.Priority),
+	}
+	if t := p.Template; t != nil {
+		zero := net.IPv4zero.To4()
+		if p.Selector.Dst.Addr().Is6() {
+			zero = net.IPv6zero
+		}
+		tmpl := netlink.XfrmPolicyTmpl{Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.Mode(t.Mode), Reqid: int(t.Reqid), Src: zero, Dst: zero}
+		if t.Mode == ModeTunnel {
+			tmpl.Src, tmpl.Dst = t.Src.AsSlice(), t.Dst.AsSlice()
+		}
+		xp.Tmpls = []netlink.XfrmPolicyTmpl{tmpl}
+	}
+	return xp
 }

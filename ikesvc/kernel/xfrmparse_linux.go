@@ -15,7 +15,9 @@ import (
 // flag and ESN replay window are not decoded, and addresses are told apart
 // by their last 12 bytes being zero, so an IPv6 prefix such as fd00::/8 or
 // 2001:db8::/32 comes back as an IPv4 address with a nil mask. Here the
-// family field of each structure decides.
+// family field of each structure decides. The fixed headers are read with
+// the running GOARCH's kernel layout (xfrmlayout_linux.go), never with nl's
+// x86-64-only sizes.
 
 // Unknown transforms read back from the kernel: never equal to a valid one,
 // so Apply replaces the SA.
@@ -77,18 +79,18 @@ func unixTime(sec uint64) time.Time {
 
 // parseState decodes an XFRM_MSG_NEWSA payload (dump entry or reply).
 func parseState(b []byte) (stateEntry, error) {
-	if len(b) < nl.SizeofXfrmUsersaInfo {
-		return stateEntry{}, fmt.Errorf("xfrm state: %w (%d bytes)", errShort, len(b))
+	info, ok := readStruct[xfrmUsersaInfo](b)
+	if !ok {
+		return stateEntry{}, fmt.Errorf("xfrm state: %w (%d bytes, header is %d)", errShort, len(b), sizeofUsersaInfo)
 	}
-	info := nl.DeserializeXfrmUsersaInfo(b)
-	return stateFromInfo(info, b[nl.SizeofXfrmUsersaInfo:])
+	return stateFromInfo(&info, b[sizeofUsersaInfo:])
 }
 
-func stateFromInfo(info *nl.XfrmUsersaInfo, attrBytes []byte) (stateEntry, error) {
-	e := stateEntry{proto: info.Id.Proto, larval: true}
+func stateFromInfo(info *xfrmUsersaInfo, attrBytes []byte) (stateEntry, error) {
+	e := stateEntry{proto: info.ID.Proto, larval: true}
 	sa := &e.sa
-	sa.Src, sa.Dst = addrFrom(&info.Saddr, info.Family), addrFrom(&info.Id.Daddr, info.Family)
-	sa.SPI = nl.Swap32(info.Id.Spi)
+	sa.Src, sa.Dst = addrFrom(&info.Saddr, info.Family), addrFrom(&info.ID.Daddr, info.Family)
+	sa.SPI = nl.Swap32(info.ID.Spi)
 	sa.Reqid = info.Reqid
 	sa.Mode = Mode(info.Mode)
 	sa.ESN = info.Flags&nl.XFRM_STATE_ESN != 0
@@ -134,10 +136,10 @@ func stateFromInfo(info *nl.XfrmUsersaInfo, attrBytes []byte) (stateEntry, error
 			}
 			sa.Integrity, sa.IntegrityKey = integrityByKernelName(name, trunc), key
 		case nl.XFRMA_ENCAP:
-			if len(v) < nl.SizeofXfrmEncapTmpl {
+			t, ok := readStruct[nl.XfrmEncapTmpl](v)
+			if !ok {
 				return stateEntry{}, fmt.Errorf("xfrm encap: %w", errShort)
 			}
-			t := nl.DeserializeXfrmEncapTmpl(v)
 			sa.Encap = &UDPEncap{SrcPort: nl.Swap16(t.EncapSport), DstPort: nl.Swap16(t.EncapDport)}
 			if t.EncapType != uint16(2) { // XFRM_ENCAP_ESPINUDP; anything else is not ours
 				sa.Encap.SrcPort, sa.Encap.DstPort = 0, 0
@@ -218,17 +220,17 @@ type policyEntry struct {
 
 // parsePolicy decodes an XFRM_MSG_NEWPOLICY payload.
 func parsePolicy(b []byte) (policyEntry, error) {
-	if len(b) < nl.SizeofXfrmUserpolicyInfo {
-		return policyEntry{}, fmt.Errorf("xfrm policy: %w (%d bytes)", errShort, len(b))
+	info, ok := readStruct[xfrmUserpolicyInfo](b)
+	if !ok {
+		return policyEntry{}, fmt.Errorf("xfrm policy: %w (%d bytes, header is %d)", errShort, len(b), sizeofUserpolicyInfo)
 	}
-	info := nl.DeserializeXfrmUserpolicyInfo(b)
 	e := policyEntry{policy: Policy{
 		Selector: selectorFrom(&info.Sel),
 		Dir:      Direction(info.Dir),
 		Action:   Action(info.Action),
 		Priority: info.Priority,
 	}}
-	attrs, err := parseAttrs(b[nl.SizeofXfrmUserpolicyInfo:])
+	attrs, err := parseAttrs(b[sizeofUserpolicyInfo:])
 	if err != nil {
 		return policyEntry{}, fmt.Errorf("xfrm policy attributes: %w", err)
 	}
@@ -241,7 +243,8 @@ func parsePolicy(b []byte) (policyEntry, error) {
 				if e.templates > 1 {
 					continue
 				}
-				t := templateFrom(nl.DeserializeXfrmUserTmpl(v[off:]))
+				raw, _ := readStruct[nl.XfrmUserTmpl](v[off:]) // the loop bound checked the length
+				t := templateFrom(&raw)
 				e.policy.Template = &t
 			}
 		case nl.XFRMA_MARK:
@@ -269,50 +272,37 @@ func templateFrom(t *nl.XfrmUserTmpl) Template {
 	return out
 }
 
-// xfrm_user_acquire: struct xfrm_id id; xfrm_address_t saddr; struct
-// xfrm_selector sel; struct xfrm_userpolicy_info policy; __u32 aalgos,
-// ealgos, calgos, seq. netlink v1.3.1 has no decoder and its XfrmMonitor
-// only subscribes to expires, so acquires are decoded here.
-const sizeofXfrmUserAcquire = nl.SizeofXfrmId + nl.SizeofXfrmAddress + nl.SizeofXfrmSelector + nl.SizeofXfrmUserpolicyInfo + 16
-
-// parseAcquire decodes an XFRM_MSG_ACQUIRE payload.
+// parseAcquire decodes an XFRM_MSG_ACQUIRE payload (struct
+// xfrm_user_acquire and attributes). netlink v1.3.1 has no decoder and its
+// XfrmMonitor only subscribes to expires, so acquires are decoded here.
 func parseAcquire(b []byte) (Acquire, error) {
-	if len(b) < sizeofXfrmUserAcquire {
-		return Acquire{}, fmt.Errorf("xfrm acquire: %w (%d bytes)", errShort, len(b))
+	msg, ok := readStruct[xfrmUserAcquire](b)
+	if !ok {
+		return Acquire{}, fmt.Errorf("xfrm acquire: %w (%d bytes, header is %d)", errShort, len(b), sizeofUserAcquire)
 	}
-	id := nl.DeserializeXfrmId(b)
-	off := nl.SizeofXfrmId
-	var saddr nl.XfrmAddress
-	copy(saddr[:], b[off:off+nl.SizeofXfrmAddress])
-	off += nl.SizeofXfrmAddress
-	sel := nl.DeserializeXfrmSelector(b[off:])
-	off += nl.SizeofXfrmSelector
-	pol := nl.DeserializeXfrmUserpolicyInfo(b[off:])
-
 	a := Acquire{
-		Flow:     selectorFrom(sel),
-		Policy:   selectorFrom(&pol.Sel),
-		Dir:      Direction(pol.Dir),
-		Priority: pol.Priority,
+		Flow:     selectorFrom(&msg.Sel),
+		Policy:   selectorFrom(&msg.Policy.Sel),
+		Dir:      Direction(msg.Policy.Dir),
+		Priority: msg.Policy.Priority,
 	}
-	attrs, err := parseAttrs(b[sizeofXfrmUserAcquire:])
+	attrs, err := parseAttrs(b[sizeofUserAcquire:])
 	if err != nil {
 		return Acquire{}, fmt.Errorf("xfrm acquire attributes: %w", err)
 	}
-	raw := findTmpl(attrs)
-	if len(raw) < nl.SizeofXfrmUserTmpl {
+	t, ok := readStruct[nl.XfrmUserTmpl](findTmpl(attrs))
+	if !ok {
 		return Acquire{}, errors.New("xfrm acquire without template")
 	}
-	t := nl.DeserializeXfrmUserTmpl(raw)
 	a.Reqid, a.Mode = t.Reqid, Mode(t.Mode)
 	// The kernel fills id.daddr and saddr with the resolved SA endpoints:
 	// the template's in tunnel mode, the packet's in transport mode; the
 	// template's family covers both (the flow's own family in transport).
 	fam := t.Family
 	if fam == 0 {
-		fam = sel.Family
+		fam = msg.Sel.Family
 	}
-	a.Src, a.Dst = addrFrom(&saddr, fam), addrFrom(&id.Daddr, fam)
+	a.Src, a.Dst = addrFrom(&msg.Saddr, fam), addrFrom(&msg.ID.Daddr, fam)
 	return a, nil
 }
 
@@ -328,11 +318,11 @@ func findTmpl(attrs []rawAttr) []byte {
 // parseExpire decodes an XFRM_MSG_EXPIRE payload: struct xfrm_user_expire
 // (an xfrm_usersa_info and the hard flag) followed by attributes.
 func parseExpire(b []byte) (Expire, bool, uint8, error) {
-	if len(b) < nl.SizeofXfrmUserExpire {
-		return Expire{}, false, 0, fmt.Errorf("xfrm expire: %w (%d bytes)", errShort, len(b))
+	msg, ok := readStruct[xfrmUserExpire](b)
+	if !ok {
+		return Expire{}, false, 0, fmt.Errorf("xfrm expire: %w (%d bytes, header is %d)", errShort, len(b), sizeofUserExpire)
 	}
-	msg := nl.DeserializeXfrmUserExpire(b)
-	e, err := stateFromInfo(&msg.XfrmUsersaInfo, b[nl.SizeofXfrmUserExpire:])
+	e, err := stateFromInfo(&msg.State, b[sizeofUserExpire:])
 	if err != nil {
 		return Expire{}, false, 0, err
 	}

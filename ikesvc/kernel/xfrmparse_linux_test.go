@@ -20,14 +20,14 @@ func attr(typ int, data []byte) []byte { return nl.NewRtAttr(typ, data).Serializ
 // stateMsg builds an XFRM_MSG_NEWSA payload the way the kernel dumps an ESN
 // AEAD SA with NAT-T, a mark and a lifetime.
 func stateMsg(src, dst netip.Addr, spi, reqid uint32) []byte {
-	info := nl.XfrmUsersaInfo{Reqid: reqid, Mode: 1, Flags: nl.XFRM_STATE_ESN, Family: familyOf(dst)}
-	info.Id.Daddr, info.Saddr = xfrmAddr(dst), xfrmAddr(src)
-	info.Id.Spi, info.Id.Proto = nl.Swap32(spi), unix.IPPROTO_ESP
+	info := xfrmUsersaInfo{Reqid: reqid, Mode: 1, Flags: nl.XFRM_STATE_ESN, Family: familyOf(dst)}
+	info.ID.Daddr, info.Saddr = xfrmAddr(dst), xfrmAddr(src)
+	info.ID.Spi, info.ID.Proto = nl.Swap32(spi), unix.IPPROTO_ESP
 	info.Lft = nl.XfrmLifetimeCfg{SoftByteLimit: nl.XFRM_INF, HardByteLimit: 1 << 30, SoftPacketLimit: nl.XFRM_INF,
 		HardPacketLimit: nl.XFRM_INF, SoftAddExpiresSeconds: 3000, HardAddExpiresSeconds: 3600}
 	info.Curlft = nl.XfrmLifetimeCur{Bytes: 12345, Packets: 67, AddTime: 1700000000}
 	info.Stats.Replay = 2
-	b := append([]byte(nil), info.Serialize()...)
+	b := append([]byte(nil), structBytes(&info)...)
 	aead := nl.XfrmAlgoAEAD{AlgKeyLen: 36 * 8, AlgICVLen: 128, AlgKey: key(36, 7)}
 	copy(aead.AlgName[:], "rfc4106(gcm(aes))")
 	b = append(b, attr(nl.XFRMA_ALG_AEAD, aead.Serialize())...)
@@ -78,37 +78,37 @@ func TestParseState(t *testing.T) {
 
 func TestParseRejectsShortInput(t *testing.T) {
 	full := stateMsg(hostA, hostB, 0xc0000001, testReqid)
-	for _, n := range []int{0, 10, nl.SizeofXfrmUsersaInfo - 1} {
+	for _, n := range []int{0, 10, sizeofUsersaInfo - 1} {
 		if _, err := parseState(full[:n]); err == nil {
 			t.Errorf("parseState accepted %d bytes", n)
 		}
 	}
 	// An algorithm attribute whose key length overruns the attribute.
-	bad := append([]byte(nil), full[:nl.SizeofXfrmUsersaInfo]...)
+	bad := append([]byte(nil), full[:sizeofUsersaInfo]...)
 	algo := make([]byte, nl.SizeofXfrmAlgo)
 	nl.NativeEndian().PutUint32(algo[64:68], 4096)
 	bad = append(bad, attr(nl.XFRMA_ALG_CRYPT, algo)...)
 	if _, err := parseState(bad); err == nil {
 		t.Error("parseState accepted a key overrunning its attribute")
 	}
-	if _, err := parseAcquire(make([]byte, sizeofXfrmUserAcquire-1)); err == nil {
+	if _, err := parseAcquire(make([]byte, sizeofUserAcquire-1)); err == nil {
 		t.Error("parseAcquire accepted a short message")
 	}
-	if _, _, _, err := parseExpire(make([]byte, nl.SizeofXfrmUserExpire-1)); err == nil {
+	if _, _, _, err := parseExpire(make([]byte, sizeofUserExpire-1)); err == nil {
 		t.Error("parseExpire accepted a short message")
 	}
 }
 
 func expireMsg(hard bool, proto uint8) []byte {
-	var msg nl.XfrmUserExpire
-	info := &msg.XfrmUsersaInfo
+	var msg xfrmUserExpire
+	info := &msg.State
 	info.Family, info.Reqid = unix.AF_INET6, testReqid
-	info.Id.Daddr, info.Saddr = xfrmAddr(peer6), xfrmAddr(host6)
-	info.Id.Spi, info.Id.Proto = nl.Swap32(0xc0000042), proto
+	info.ID.Daddr, info.Saddr = xfrmAddr(peer6), xfrmAddr(host6)
+	info.ID.Spi, info.ID.Proto = nl.Swap32(0xc0000042), proto
 	if hard {
 		msg.Hard = 1
 	}
-	b := append([]byte(nil), msg.Serialize()...)
+	b := append([]byte(nil), structBytes(&msg)...)
 	return append(b, attr(nl.XFRMA_MARK, (&nl.XfrmMark{Value: 1, Mask: 0xffffffff}).Serialize())...)
 }
 
@@ -141,18 +141,16 @@ func TestDecodeExpire(t *testing.T) {
 }
 
 func acquireMsg() []byte {
-	b := make([]byte, sizeofXfrmUserAcquire)
-	id := nl.DeserializeXfrmId(b)
-	id.Daddr, id.Proto = xfrmAddr(peer6), unix.IPPROTO_ESP
-	saddr := xfrmAddr(host6)
-	copy(b[nl.SizeofXfrmId:], saddr[:])
-	sel := nl.DeserializeXfrmSelector(b[nl.SizeofXfrmId+nl.SizeofXfrmAddress:])
+	var msg xfrmUserAcquire
+	msg.ID.Daddr, msg.ID.Proto = xfrmAddr(peer6), unix.IPPROTO_ESP
+	msg.Saddr = xfrmAddr(host6)
+	sel := &msg.Sel
 	sel.Family, sel.Daddr, sel.Saddr, sel.PrefixlenD, sel.PrefixlenS = unix.AF_INET6, xfrmAddr(peer6), xfrmAddr(host6), 128, 128
 	sel.Proto, sel.Dport, sel.DportMask = unix.IPPROTO_TCP, nl.Swap16(22), 0xffff
-	tmpl := make([]byte, nl.SizeofXfrmUserTmpl)
-	t := nl.DeserializeXfrmUserTmpl(tmpl)
-	t.Family, t.Reqid, t.Mode = unix.AF_INET6, testReqid, 0
-	return append(b, attr(nl.XFRMA_TMPL, tmpl)...)
+	msg.Policy.Sel, msg.Policy.Dir, msg.Policy.Priority = *sel, uint8(DirOut), 1234
+	t := nl.XfrmUserTmpl{Family: unix.AF_INET6, Reqid: testReqid, Mode: 0}
+	b := append([]byte(nil), structBytes(&msg)...)
+	return append(b, attr(nl.XFRMA_TMPL, structBytes(&t))...)
 }
 
 func TestDecodeAcquire(t *testing.T) {
@@ -161,11 +159,11 @@ func TestDecodeAcquire(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := ev.Acquire
-	if ev.Kind != EventAcquire || a.Reqid != testReqid || a.Src != host6 || a.Dst != peer6 ||
+	if ev.Kind != EventAcquire || a.Reqid != testReqid || a.Src != host6 || a.Dst != peer6 || a.Priority != 1234 || a.Dir != DirOut ||
 		a.Flow.Dst != hostPrefix(peer6) || a.Flow.Proto != unix.IPPROTO_TCP || a.Flow.DstPort != 22 {
 		t.Errorf("acquire %+v", ev)
 	}
-	noTmpl := acquireMsg()[:sizeofXfrmUserAcquire]
+	noTmpl := acquireMsg()[:sizeofUserAcquire]
 	if _, err := decodeEvent(nl.XFRM_MSG_ACQUIRE, noTmpl); err == nil {
 		t.Error("acquire without template accepted")
 	}
@@ -177,7 +175,7 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add(uint16(nl.XFRM_MSG_ACQUIRE), acquireMsg())
 	f.Add(uint16(nl.XFRM_MSG_EXPIRE), expireMsg(true, unix.IPPROTO_ESP))
 	f.Add(uint16(nl.XFRM_MSG_NEWSA), stateMsg(host6, peer6, 0xc0000001, testReqid))
-	f.Add(uint16(nl.XFRM_MSG_NEWPOLICY), make([]byte, nl.SizeofXfrmUserpolicyInfo+8))
+	f.Add(uint16(nl.XFRM_MSG_NEWPOLICY), make([]byte, sizeofUserpolicyInfo+8))
 	f.Fuzz(func(t *testing.T, typ uint16, data []byte) {
 		_, _ = decodeEvent(typ, data)
 		_, _ = parseState(data)
