@@ -105,7 +105,9 @@ func dialWithRetry(dial func() (*api.Client, error), wait time.Duration, out io.
 		if time.Now().After(deadline) {
 			return nil, err
 		}
-		if !said && !errors.Is(err, os.ErrNotExist) {
+		// configsvc starts beside the CLI at boot: only a wait longer
+		// than a boot's is worth a line.
+		if !said && time.Until(deadline) < wait-5*time.Second {
 			fmt.Fprintf(out, "waiting for configsvc: %v\n", err)
 			said = true
 		}
