@@ -95,7 +95,8 @@ func runShell(stdin *os.File, stdout io.Writer) error {
 
 // dialWithRetry waits for configsvc, which init may still be starting.
 func dialWithRetry(dial func() (*api.Client, error), wait time.Duration, out io.Writer) (*api.Client, error) {
-	deadline := time.Now().Add(wait)
+	start := time.Now()
+	deadline := start.Add(wait)
 	said := false
 	for {
 		c, err := dial()
@@ -107,7 +108,7 @@ func dialWithRetry(dial func() (*api.Client, error), wait time.Duration, out io.
 		}
 		// configsvc starts beside the CLI at boot: only a wait longer
 		// than a boot's is worth a line.
-		if !said && time.Until(deadline) < wait-5*time.Second {
+		if !said && time.Since(start) >= min(5*time.Second, wait/2) {
 			fmt.Fprintf(out, "waiting for configsvc: %v\n", err)
 			said = true
 		}
