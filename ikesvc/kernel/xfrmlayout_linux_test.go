@@ -28,7 +28,7 @@ var (
 )
 
 func cArray(t cType, n int) cType { t.count = n; return t }
-func cStruct(f ...cField) cType  { return cType{fields: f} }
+func cStruct(f ...cField) cType   { return cType{fields: f} }
 
 // cLayout computes size and alignment of t, and the offset of every field
 // (dotted path, e.g. "info.lft"), for an ABI aligning u64 to u64Align: 8 on
