@@ -71,14 +71,20 @@
 // the state and policy dumps itself: netlink v1.3.1 has no acquire decoder,
 // its XfrmMonitor works in the calling thread's namespace, and its list
 // functions lose the ESN flag and misread IPv6 prefixes whose last 12 bytes
-// are zero (fd00::/8 reads back as an IPv4 address). Adds, updates and
-// deletes go through the library on a *netlink.Handle bound to the
-// configured namespace.
+// are zero (fd00::/8 reads back as an IPv4 address). Adds, updates,
+// deletes and ALLOCSPI are built here too (xfrmmsg_linux.go) and sent on
+// Netlink's own socket in the configured namespace: netlink v1.3.1's
+// fixed XFRM headers have the x86-64 size (xfrm_usersa_info 224 bytes), and
+// the i386 kernel of the boards (220 bytes: u64 is 4-aligned there) reads
+// the 4 extra bytes as an empty attribute and ignores every attribute after
+// them. xfrmlayout_linux.go mirrors include/uapi/linux/xfrm.h so Go lays the
+// headers out as the kernel does for the running GOARCH, and pins their
+// sizes for 386 and amd64 at compile time.
 //
 // # Limits
 //
 // Without ESN the anti-replay window is at most 32 packets: the kernel's
-// legacy bitmap is 32 bits and netlink v1.3.1 sends the larger
-// XFRMA_REPLAY_ESN_VAL bitmap only together with the ESN flag. With ESN any
+// legacy bitmap is 32 bits and XFRMA_REPLAY_ESN_VAL (the larger bitmap) is
+// sent only together with the ESN flag, as netlink v1.3.1 did. With ESN any
 // window up to 4096 works (128 is a good choice).
 package kernel
