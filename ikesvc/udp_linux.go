@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"alixsec.dev/ikesvc/kernel"
 )
 
 // nonESPMarker precedes IKE messages on the NAT-T port (RFC 3948 2.2), so
@@ -74,6 +76,17 @@ func openSocket(listen netip.Addr, v4 bool, port uint16, natt bool) (*udpSocket,
 				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
 			} else {
 				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+			}
+			if serr == nil {
+				// IKE itself must pass beside the kernel's IPsec policies
+				// (as strongSwan's sockets do): a host-to-host policy would
+				// otherwise catch the IKE_AUTH response the responder sends
+				// right after installing it, and every later IKE message.
+				// A host kernel without XFRM (-kernel memory) has nothing
+				// to bypass.
+				if err := kernel.BypassSocket(int(fd), !v4); err != nil && !errors.Is(err, unix.ENOPROTOOPT) {
+					serr = fmt.Errorf("IPsec bypass policy: %w", err)
+				}
 			}
 			if serr == nil && natt {
 				// The kernel decapsulates ESP-in-UDP on this socket and
