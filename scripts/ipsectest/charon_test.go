@@ -149,7 +149,9 @@ func TestBoardAgainstCharon(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got == 0 {
-		t.Fatalf("board: ping %s through the tunnel: no replies:\n%s", charonAddr, out)
+		show, _ := b.run("show ipsec sa")
+		t.Fatalf("board: ping %s through the tunnel: no replies:\n%s\nboard afterwards:\n%s\ncharon afterwards: %s",
+			charonAddr, out, show, charonCounters(ctx, charon))
 	}
 	t.Logf("board: ping %s: %d of 3 replies", charonAddr, got)
 	replies, err := pingFromNamespace(ns.NS, boardAddr, 3)
@@ -192,4 +194,20 @@ func TestBoardAgainstCharon(t *testing.T) {
 		t.Errorf("%d IKE messages on the tap, want at least IKE_SA_INIT and IKE_AUTH both ways", counts[4][KindIKE])
 	}
 	t.Logf("TestBoardAgainstCharon total %v", time.Since(start).Round(time.Second))
+}
+
+// charonCounters prints charon's CHILD_SAs with their packet counters, for
+// a failure message: which side dropped the packets.
+func charonCounters(ctx context.Context, c *interop.Charon) string {
+	sas, err := c.ListSAs(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, sa := range sas {
+		for _, ch := range sa.Children {
+			fmt.Fprintf(&b, "\n  %s %s in %d packets, out %d packets", ch.Name, ch.State, ch.PacketsIn, ch.PacketsOut)
+		}
+	}
+	return interop.FormatSAs(sas) + b.String()
 }
