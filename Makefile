@@ -12,7 +12,7 @@ DEV    ?=
 FORCE  ?=
 GO     ?= go
 
-.PHONY: all deps image images run test check unit imagetest bench fuzz flash clean
+.PHONY: all deps testdeps image images run test check unit imagetest bench fuzz flash clean
 
 all: images
 
@@ -38,9 +38,14 @@ run: image
 		-netdev user,id=lan,restrict=on -device e1000,netdev=lan \
 		-display none -serial mon:stdio -no-reboot
 
-## test: formatting, vet, unit tests with the race detector, then the built
-## images: kernel config, busybox disassembly, QEMU boot through the bootloader
-test: deps check unit images imagetest
+## test: formatting, vet, unit tests with the race detector (with the
+## strongSwan interop tests), then the built images: kernel config, busybox
+## disassembly, QEMU boot through the bootloader, the console CLI, power
+## cuts, CF writes, and IPsec between QEMU boards and against charon
+test: deps testdeps check unit images imagetest
+
+testdeps:
+	@bash scripts/interop/deps.sh
 
 check:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -51,7 +56,7 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 imagetest:
-	ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -count=1 -v -timeout 20m ./scripts/imagetest/
+	ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -p 1 -count=1 -v -timeout 30m ./scripts/imagetest/ ./scripts/ipsectest/
 
 ## bench: sizes, boot time, memory and CF writes of the firmware in QEMU;
 ## IKE handshakes/s of ikesvc vs charon and instructions per handshake (386)
