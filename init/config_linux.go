@@ -158,7 +158,12 @@ func serviceEnv() []string {
 	return []string{"PATH=/bbin:/bin", "HOME=/", "TZ=UTC",
 		// The busybox is built outside module mode with Go 1.20's GODEBUG
 		// defaults; ask for today's behaviour explicitly.
-		"GODEBUG=asynctimerchan=0,panicnil=0"}
+		// gcshrinkstackoff: Go's 386 callRet (runtime/asm_386.s, used by
+		// reflect.Value.Call, which net/rpc's server uses) lacks
+		// NO_LOCAL_POINTERS, so a GC that shrinks a stack holding that frame
+		// dies with "missing stackmap" (seen in configsvc under QEMU). Not
+		// shrinking stacks costs a little RAM and avoids the crash.
+		"GODEBUG=asynctimerchan=0,panicnil=0,gcshrinkstackoff=1"}
 }
 
 func fileExists(p string) bool {
