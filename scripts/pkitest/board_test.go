@@ -18,6 +18,7 @@ const (
 	bootTimeout    = 180 * time.Second
 	commandTimeout = 90 * time.Second
 	saTimeout      = 150 * time.Second
+	logTimeout     = 60 * time.Second
 )
 
 // board is one booted firmware image whose console the test drives
@@ -190,4 +191,20 @@ func each(boards []*board, f func(*board) error) error {
 		}
 	}
 	return nil
+}
+
+// waitLog polls `show log` until re matches a line, at most logTimeout,
+// and returns the log.
+func (b *board) waitLog(what string, re *regexp.Regexp) (string, error) {
+	var out string
+	for deadline := time.Now().Add(logTimeout); time.Now().Before(deadline); time.Sleep(3 * time.Second) {
+		var err error
+		if out, err = b.run("show log"); err != nil {
+			return out, err
+		}
+		if re.MatchString(out) {
+			return out, nil
+		}
+	}
+	return out, fmt.Errorf("board %s: %s: no log line matching %q after %v", b.name, what, re, logTimeout)
 }

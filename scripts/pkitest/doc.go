@@ -10,3 +10,10 @@
 // The test needs ALIXSEC_OUT (the built images) and root, like
 // scripts/ipsectest; otherwise it skips.
 package pkitest
+
+// With CRL fetching, the CDP answers 404 until the host publishes the CRL
+// after revoking board 2: board 1's first fetch (when board 2's
+// certificate arrives in IKE_AUTH) fails and its retry one minute later
+// (crlfetch's minimum back-off) brings the CRL that revokes board 2, so the
+// teardown comes from the fetcher's recheck of established SAs and not
+// from a refetch at next-update (30 days away).
