@@ -10,6 +10,8 @@ packages=(
 	syslinux syslinux-common mtools dosfstools e2fsprogs
 	# tests: QEMU boards, disassembly, PKI checks
 	qemu-system-x86 binutils openssl
+	# bench and its test: the 386 build under qemu-i386 with an instruction counter
+	qemu-user
 )
 
 missing=()
