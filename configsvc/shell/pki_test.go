@@ -366,3 +366,24 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// TestCertificateHint: a card preseeded with CAs but no key (the key is to
+// be made on the board) says what to do at login; other configs say nothing.
+func TestCertificateHint(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	f.sh.env.Now = func() time.Time { return now }
+	root := newTestCA(t, "alixsec root CA", nil, now.Add(-day), now.Add(3650*day))
+	f.sh.certificateHint()
+	if f.out.Len() != 0 {
+		t.Fatalf("hint without CAs: %q", f.out.String())
+	}
+	if out := f.paste("pki import ca root", root.pem()); !strings.Contains(out, "stored pki ca-certificate root") {
+		t.Fatalf("import ca: %q", out)
+	}
+	f.out.Reset()
+	f.sh.certificateHint()
+	if got := f.out.String(); !strings.Contains(got, "pki generate key") || strings.Count(got, "\n") != 1 {
+		t.Fatalf("hint with CAs and no key: %q", got)
+	}
+}

@@ -54,6 +54,7 @@ func Run(env Env, in io.Reader, out io.Writer, interactive bool) error {
 	if err := sh.login(lr); err != nil {
 		return err
 	}
+	sh.certificateHint()
 	for !sh.Done() {
 		sh.refreshHostname()
 		line, err := lr.readLine(sh.Prompt())
@@ -216,4 +217,22 @@ func (c *consoleKeys) Read(p []byte) (int, error) {
 	n = copy(p, expanded)
 	c.pending = expanded[n:]
 	return n, err
+}
+
+// certificateHint asks for the board's own certificate when the card was
+// preseeded with CAs but no key (the key is to be made on the board): the
+// first thing an admin sees after login is what to do next.
+func (sh *Shell) certificateHint() {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	snap, err := sh.env.Client.Running(ctx)
+	if err != nil {
+		return
+	}
+	ip := snap.Config.IPsec
+	if ip.Key != "" || ip.Certificate != "" || len(ip.CACertificates) == 0 {
+		return
+	}
+	fmt.Fprintln(sh.out, "IPsec has CAs but no key and certificate yet: `pki generate key NAME`, `pki request NAME`,"+
+		" have the CSR signed (alixca issue HOST -csr FILE), then `pki import certificate NAME`.")
 }

@@ -27,16 +27,19 @@ type bundleConfig struct {
 func (b bundleConfig) setLines() ([]byte, error) {
 	lines := [][]string{
 		{"system", "hostname", strings.SplitN(b.host, ".", 2)[0]},
-		{"pki", "certificate", b.host, string(pki.EncodeCertificatePEM(b.cert))},
 		{"pki", "ca-certificate", rootName, string(pki.EncodeCertificatePEM(b.root))},
 		{"pki", "ca-certificate", interName, string(pki.EncodeCertificatePEM(b.inter))},
-		{"ipsec", "certificate", b.host},
 		{"ipsec", "ca-certificate", rootName},
 		{"ipsec", "ca-certificate", interName},
 		{"ipsec", "local-id", pki.DNString(b.cert.RawSubject)},
 	}
+	// Without the key the certificate is of no use on a new card: the board
+	// makes its own key on first boot (pki generate key), and the CLI asks
+	// for the certificate issued from its CSR. The .crt stays in the tar.
 	if b.key != nil {
 		lines = append(lines,
+			[]string{"pki", "certificate", b.host, string(pki.EncodeCertificatePEM(b.cert))},
+			[]string{"ipsec", "certificate", b.host},
 			[]string{"pki", "key", b.host, string(b.key)},
 			[]string{"ipsec", "key", b.host})
 	}
