@@ -69,40 +69,35 @@ func (v *Service) Open(_ api.Empty, reply *api.OpenReply) error {
 	return nil
 }
 
-// Set applies a set command to a session's candidate.
-func (v *Service) Set(args api.EditArgs, reply *api.TextReply) error {
+// withSession runs edit on a session's candidate under the store lock and
+// puts its error into the reply's API error.
+func (v *Service) withSession(id uint64, reply *api.TextReply, edit func(*session) error) error {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
-	se, err := v.s.session(args.Session)
+	se, err := v.s.session(id)
 	if err == nil {
-		err = se.candidate.Set(args.Words)
+		err = edit(se)
 	}
 	reply.Err = toAPIError(err)
 	return nil
+}
+
+// Set applies a set command to a session's candidate.
+func (v *Service) Set(args api.EditArgs, reply *api.TextReply) error {
+	return v.withSession(args.Session, reply, func(se *session) error { return se.candidate.Set(args.Words) })
 }
 
 // Delete applies a delete command to a session's candidate.
 func (v *Service) Delete(args api.EditArgs, reply *api.TextReply) error {
-	v.s.mu.Lock()
-	defer v.s.mu.Unlock()
-	se, err := v.s.session(args.Session)
-	if err == nil {
-		err = se.candidate.Delete(args.Words)
-	}
-	reply.Err = toAPIError(err)
-	return nil
+	return v.withSession(args.Session, reply, func(se *session) error { return se.candidate.Delete(args.Words) })
 }
 
 // Show prints a session's candidate under a path.
 func (v *Service) Show(args api.EditArgs, reply *api.TextReply) error {
-	v.s.mu.Lock()
-	defer v.s.mu.Unlock()
-	se, err := v.s.session(args.Session)
-	if err == nil {
+	return v.withSession(args.Session, reply, func(se *session) (err error) {
 		reply.Text, err = showText(se.candidate, args.Words)
-	}
-	reply.Err = toAPIError(err)
-	return nil
+		return err
+	})
 }
 
 // Diff shows the changes from running to a session's candidate.
