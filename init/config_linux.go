@@ -159,10 +159,11 @@ func serviceEnv() []string {
 		// The busybox is built outside module mode with Go 1.20's GODEBUG
 		// defaults; ask for today's behaviour explicitly.
 		// gcshrinkstackoff: Go's 386 callRet (runtime/asm_386.s, used by
-		// reflect.Value.Call, which net/rpc's server uses) lacks
-		// NO_LOCAL_POINTERS, so a GC that shrinks a stack holding that frame
-		// dies with "missing stackmap" (seen in configsvc under QEMU). Not
-		// shrinking stacks costs a little RAM and avoids the crash.
+		// reflective calls and by finalizers) lacks NO_LOCAL_POINTERS, so
+		// a GC that scans, grows or shrinks a stack holding that frame
+		// dies with "missing stackmap". configsvc no longer calls through
+		// reflection (configsvc/gobrpc); finalizers still do, rarely (a
+		// leaked file), and not shrinking stacks narrows that window.
 		"GODEBUG=asynctimerchan=0,panicnil=0,gcshrinkstackoff=1"}
 }
 

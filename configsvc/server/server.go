@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/rpc"
 	"strings"
 	"sync"
 	"time"
@@ -59,17 +58,14 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			return fmt.Errorf("accepting API connection: %w", err)
 		}
-		// One rpc.Server per connection, so that the sessions a client
+		// One handler set per connection, so that the sessions a client
 		// opened end when its connection does (a CLI that was killed
 		// leaves nothing behind).
 		svc := &Service{s: s, owned: map[uint64]bool{}}
-		rs := rpc.NewServer()
-		if err := rs.RegisterName(api.ServiceName, svc); err != nil {
-			conn.Close()
-			return fmt.Errorf("registering API: %w", err)
-		}
 		go func() {
-			rs.ServeConn(conn)
+			if err := svc.mux().ServeConn(conn); err != nil {
+				s.logf("API connection: %v", err)
+			}
 			s.dropSessions(svc)
 		}()
 	}

@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,5 +101,17 @@ func TestWaitTimesOutWithCurrentRevision(t *testing.T) {
 	r, err := s.waitAfter(1, 50*time.Millisecond)
 	if err != nil || r.Number != 1 || time.Since(start) < 50*time.Millisecond {
 		t.Errorf("waitAfter = %v, %v after %v", r, err, time.Since(start))
+	}
+}
+
+func TestEveryServiceMethodIsServed(t *testing.T) {
+	var want []string
+	typ := reflect.TypeOf(&Service{})
+	for i := 0; i < typ.NumMethod(); i++ {
+		want = append(want, api.ServiceName+"."+typ.Method(i).Name)
+	}
+	got := (&Service{}).mux().Names()
+	if !slices.Equal(got, want) {
+		t.Fatalf("served methods %v, exported Service methods %v", got, want)
 	}
 }

@@ -2,15 +2,41 @@ package server
 
 import (
 	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/gobrpc"
 	"alixsec.dev/configsvc/settext"
 )
 
-// Service is the net/rpc receiver; each exported method is one API call.
+// Service answers one connection's calls; each exported method is one API
+// call, registered by mux under api.ServiceName.
 // Failures go into the reply's Err as *api.Error, so the transport error
 // stays reserved for transport problems.
 type Service struct {
 	s     *Server
 	owned map[uint64]bool // sessions opened on this connection; guarded by s.mu
+}
+
+// mux registers v's methods for net/rpc clients (api.Client). gobrpc
+// rather than net/rpc's server: see its package comment (reflective calls
+// crash Go on 386).
+func (v *Service) mux() *gobrpc.Mux {
+	m := gobrpc.NewMux()
+	name := func(method string) string { return api.ServiceName + "." + method }
+	gobrpc.Handle(m, name("Running"), v.Running)
+	gobrpc.Handle(m, name("Wait"), v.Wait)
+	gobrpc.Handle(m, name("Get"), v.Get)
+	gobrpc.Handle(m, name("History"), v.History)
+	gobrpc.Handle(m, name("Compare"), v.Compare)
+	gobrpc.Handle(m, name("Open"), v.Open)
+	gobrpc.Handle(m, name("Set"), v.Set)
+	gobrpc.Handle(m, name("Delete"), v.Delete)
+	gobrpc.Handle(m, name("Show"), v.Show)
+	gobrpc.Handle(m, name("Diff"), v.Diff)
+	gobrpc.Handle(m, name("Commit"), v.Commit)
+	gobrpc.Handle(m, name("Discard"), v.Discard)
+	gobrpc.Handle(m, name("Rollback"), v.Rollback)
+	gobrpc.Handle(m, name("Close"), v.Close)
+	gobrpc.Handle(m, name("Load"), v.Load)
+	return m
 }
 
 // Running returns the running configuration.
