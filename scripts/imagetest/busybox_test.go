@@ -56,9 +56,9 @@ func extractBusybox(t *testing.T) string {
 	}
 }
 
-// symbolizer maps program counters to Go function names through the
-// binary's pclntab, which survives stripping.
-func symbolizer(t *testing.T, path string) func(pc uint64) string {
+// goSymbols reads the Go symbol table of a 32-bit 386 binary from its
+// pclntab, which survives stripping.
+func goSymbols(t *testing.T, path string) *gosym.Table {
 	t.Helper()
 	f, err := elf.Open(path)
 	if err != nil {
@@ -81,11 +81,39 @@ func symbolizer(t *testing.T, path string) func(pc uint64) string {
 	if err != nil {
 		t.Fatalf("read pclntab: %v", err)
 	}
+	return table
+}
+
+// symbolizer maps program counters to Go function names.
+func symbolizer(t *testing.T, path string) func(pc uint64) string {
+	t.Helper()
+	table := goSymbols(t, path)
 	return func(pc uint64) string {
 		if fn := table.PCToFunc(pc); fn != nil {
 			return fn.Name
 		}
 		return fmt.Sprintf("unknown@%#x", pc)
+	}
+}
+
+// TestBusyboxMakesNoReflectiveCalls fails when anything in the busybox
+// can call a function through reflect.Value.Call: on 386 such calls return
+// through runtime callRet, whose frame lacks a stack map, and a GC or stack
+// growth at that moment kills the process with "missing stackmap" (it
+// killed configsvc while it served net/rpc). When the linker keeps
+// reflect.Value.call, something reaches it.
+func TestBusyboxMakesNoReflectiveCalls(t *testing.T) {
+	table := goSymbols(t, extractBusybox(t))
+	if len(table.Funcs) < 1000 {
+		t.Fatalf("only %d functions in the busybox symbol table: pclntab not understood", len(table.Funcs))
+	}
+	for _, name := range []string{"reflect.Value.call", "net/rpc.(*service).call"} {
+		if fn := table.LookupFunc(name); fn != nil {
+			t.Errorf("busybox links %s (at %#x): some command calls functions reflectively, which crashes Go on 386 (see configsvc/gobrpc)", name, fn.Entry)
+		}
+	}
+	if table.LookupFunc("runtime.reflectcall") == nil {
+		t.Error("runtime.reflectcall not found: the symbol lookup itself is broken")
 	}
 }
 
