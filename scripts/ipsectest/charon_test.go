@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"alixsec.dev/scripts/interop"
+	"alixsec.dev/scripts/qemu"
 )
 
 // Addresses on the tap link between the namespace (charon) and the board.
@@ -97,11 +98,11 @@ func TestBoardAgainstCharon(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := startBoard(t, "moon-tap",
+	b := qemu.StartBoard(t, imagePath, "moon-tap",
 		"-netdev", fmt.Sprintf("tap,id=l,ifname=%s,script=%s,downscript=no", tap, script),
 		"-device", "e1000,netdev=l,mac=52:54:00:77:02:02",
 		"-object", "filter-dump,id=f1,netdev=l,file="+pcap)
-	if err := b.waitBoot(); err != nil {
+	if err := b.WaitBoot(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("board booted in %v", time.Since(start).Round(time.Second))
@@ -111,7 +112,7 @@ func TestBoardAgainstCharon(t *testing.T) {
 	}
 
 	pre := "set ipsec peer charon "
-	lines := append(setLines(moonCreds.ConfigSet),
+	lines := append(qemu.SetLines(moonCreds.ConfigSet),
 		"delete interfaces eth0 address 10.99.0.1/24",
 		"set interfaces eth0 address "+boardAddr.String()+"/24",
 		pre+"address "+charonAddr.String(),
@@ -121,10 +122,10 @@ func TestBoardAgainstCharon(t *testing.T) {
 		pre+"remote-ts "+charonAddr.String()+"/32",
 		pre+"start-action start")
 	configured := time.Now()
-	if err := b.configure("tunnel-to-charon", lines); err != nil {
+	if err := b.Configure("tunnel-to-charon", lines); err != nil {
 		t.Fatal(err)
 	}
-	show, err := b.waitSA("charon", "tunnel")
+	show, err := b.WaitSA("ESTABLISHED IKE SA charon with a tunnel CHILD_SA", qemu.SATimeout, qemu.Established("charon", "tunnel").MatchString)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,12 +145,12 @@ func TestBoardAgainstCharon(t *testing.T) {
 	}
 	t.Logf("charon: %s", interop.FormatSAs(sas))
 
-	got, out, err := b.ping(charonAddr.String(), 3)
+	got, out, err := b.Ping(charonAddr.String(), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got == 0 {
-		show, _ := b.run("show ipsec sa")
+		show, _ := b.Run("show ipsec sa")
 		t.Fatalf("board: ping %s through the tunnel: no replies:\n%s\nboard afterwards:\n%s\ncharon afterwards: %s",
 			charonAddr, out, show, charonCounters(ctx, charon))
 	}
@@ -163,14 +164,14 @@ func TestBoardAgainstCharon(t *testing.T) {
 	}
 	t.Logf("namespace: ping %s through charon: %d of 3 replies", boardAddr, replies)
 
-	show, err = b.run("show ipsec sa")
+	show, err = b.Run("show ipsec sa")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := childCarriedPackets(show, 6); err != nil {
 		t.Fatalf("board: %v:\n%s", err, show)
 	}
-	b.vm.Stop()
+	b.VM.Stop()
 	f, err := os.Open(pcap)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"alixsec.dev/scripts/interop"
+	"alixsec.dev/scripts/qemu"
 )
 
 // The two boards' addresses on the virtual link.
@@ -93,27 +94,27 @@ func TestTwoBoards(t *testing.T) {
 			"-device", "e1000,netdev=l,mac=" + mac,
 		}
 	}
-	moon := startBoard(t, "moon", append(netArgs(ports[0], ports[1], "52:54:00:77:01:01"),
+	moon := qemu.StartBoard(t, imagePath, "moon", append(netArgs(ports[0], ports[1], "52:54:00:77:01:01"),
 		"-object", "filter-dump,id=f1,netdev=l,file="+pcap)...)
-	sun := startBoard(t, "sun", netArgs(ports[1], ports[0], "52:54:00:77:01:02")...)
-	boards := []*board{moon, sun}
-	if err := each(boards, (*board).waitBoot); err != nil {
+	sun := qemu.StartBoard(t, imagePath, "sun", netArgs(ports[1], ports[0], "52:54:00:77:01:02")...)
+	boards := []*qemu.Board{moon, sun}
+	if err := qemu.Each(boards, (*qemu.Board).WaitBoot); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("both boards booted in %v", time.Since(start).Round(time.Second))
 
-	base := map[*board][]string{
-		moon: append(setLines(p.Hosts[interop.HostMoon].ConfigSet),
+	base := map[*qemu.Board][]string{
+		moon: append(qemu.SetLines(p.Hosts[interop.HostMoon].ConfigSet),
 			"delete interfaces eth0 address 10.99.0.1/24",
 			"set interfaces eth0 address "+moon4.String()+"/24",
 			"set interfaces eth0 address "+moon6.String()+"/64"),
-		sun: append(setLines(p.Hosts[interop.HostSun].ConfigSet),
+		sun: append(qemu.SetLines(p.Hosts[interop.HostSun].ConfigSet),
 			"delete interfaces eth0 address 10.99.0.1/24",
 			"set interfaces eth0 address "+sun4.String()+"/24",
 			"set interfaces eth0 address "+sun6.String()+"/64"),
 	}
 	configured := time.Now()
-	if err := each(boards, func(b *board) error { return b.configure("addresses-and-pki", base[b]) }); err != nil {
+	if err := qemu.Each(boards, func(b *qemu.Board) error { return b.Configure("addresses-and-pki", base[b]) }); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("addresses and PKI typed and committed in %v", time.Since(configured).Round(time.Second))
@@ -130,7 +131,7 @@ func TestTwoBoards(t *testing.T) {
 		ok := t.Run(ph.mode+"-"+family, func(t *testing.T) {
 			phaseStart := time.Now()
 			m, s := ph.addrs()
-			lines := map[*board][]string{
+			lines := map[*qemu.Board][]string{
 				moon: ph.peerLines(m, s, p.Hosts[interop.HostSun].ID, true),
 				sun:  ph.peerLines(s, m, "", false),
 			}
@@ -140,35 +141,35 @@ func TestTwoBoards(t *testing.T) {
 				}
 			}
 			// The responder first, so moon's start-action finds it ready.
-			for _, b := range []*board{sun, moon} {
-				if err := b.configure(ph.peer, lines[b]); err != nil {
+			for _, b := range []*qemu.Board{sun, moon} {
+				if err := b.Configure(ph.peer, lines[b]); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for _, b := range boards {
-				out, err := b.waitSA(ph.peer, ph.mode)
+				out, err := b.WaitSA("ESTABLISHED IKE SA "+ph.peer+" with a "+ph.mode+" CHILD_SA", qemu.SATimeout, qemu.Established(ph.peer, ph.mode).MatchString)
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Logf("%s: show ipsec sa:\n%s", b.name, out)
+				t.Logf("%s: show ipsec sa:\n%s", b.Name, out)
 			}
 			established := time.Since(phaseStart)
 			for _, dir := range []struct {
-				from *board
+				from *qemu.Board
 				to   netip.Addr
 			}{{moon, s}, {sun, m}} {
-				got, out, err := dir.from.ping(dir.to.String(), 3)
+				got, out, err := dir.from.Ping(dir.to.String(), 3)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if got == 0 {
-					t.Fatalf("%s: ping %s through the %s SA: no replies:\n%s", dir.from.name, dir.to, ph.mode, out)
+					t.Fatalf("%s: ping %s through the %s SA: no replies:\n%s", dir.from.Name, dir.to, ph.mode, out)
 				}
-				t.Logf("%s: ping %s: %d of 3 replies", dir.from.name, dir.to, got)
+				t.Logf("%s: ping %s: %d of 3 replies", dir.from.Name, dir.to, got)
 			}
 			// The kernel's counters of moon's CHILD_SA prove the pings
 			// used it (and did not bypass IPsec).
-			out, err := moon.run("show ipsec sa")
+			out, err := moon.Run("show ipsec sa")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +185,7 @@ func TestTwoBoards(t *testing.T) {
 		prev = ph.peer
 	}
 
-	moon.vm.Stop()
+	moon.VM.Stop()
 	f, err := os.Open(pcap)
 	if err != nil {
 		t.Fatal(err)

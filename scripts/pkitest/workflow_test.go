@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"alixsec.dev/ikesvc/pki"
+	"alixsec.dev/scripts/qemu"
 )
 
 const (
@@ -32,6 +33,8 @@ const (
 	// revokeTimeout bounds the wait for board 1 to drop the SA after the
 	// CRL is published; a fetch that failed retries after one minute.
 	revokeTimeout = 150 * time.Second
+	// logTimeout bounds the wait for a line in `show log`.
+	logTimeout = 60 * time.Second
 )
 
 // requireQEMU skips without ALIXSEC_OUT or root and returns the image.
@@ -162,27 +165,27 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 			"-netdev", fmt.Sprintf("user,id=u,restrict=on,guestfwd=tcp:10.0.2.100:80-tcp:%s", l.Addr()),
 			"-device", "e1000,netdev=u,mac=52:54:00:78:02:01")
 	}
-	moon := startBoard(t, image, "moon", moonNet...)
-	sun := startBoard(t, image, "sun", link(ports[1], ports[0], "52:54:00:78:01:02")...)
-	boards := []*board{moon, sun}
-	if err := each(boards, (*board).waitBoot); err != nil {
+	moon := qemu.StartBoard(t, image, "moon", moonNet...)
+	sun := qemu.StartBoard(t, image, "sun", link(ports[1], ports[0], "52:54:00:78:01:02")...)
+	boards := []*qemu.Board{moon, sun}
+	if err := qemu.Each(boards, (*qemu.Board).WaitBoot); err != nil {
 		t.Fatal(err)
 	}
 	step("both boards booted")
 
 	// Keys made on the boards; the CSRs come off the console.
-	fqdn := map[*board]string{moon: "moon.example.net", sun: "sun.example.net"}
-	csrs := map[*board]string{}
+	fqdn := map[*qemu.Board]string{moon: "moon.example.net", sun: "sun.example.net"}
+	csrs := map[*qemu.Board]string{}
 	var mu sync.Mutex
-	if err := each(boards, func(b *board) error {
-		if _, err := b.run("pki generate key gw ecdsa-p256"); err != nil {
+	if err := qemu.Each(boards, func(b *qemu.Board) error {
+		if _, err := b.Run("pki generate key gw ecdsa-p256"); err != nil {
 			return err
 		}
-		out, err := b.run("pki request gw cn " + fqdn[b])
+		out, err := b.Run("pki request gw cn " + fqdn[b])
 		if err != nil {
 			return err
 		}
-		csr, err := pemBlock(out, "CERTIFICATE REQUEST")
+		csr, err := qemu.PEMBlock(out, "CERTIFICATE REQUEST")
 		mu.Lock()
 		csrs[b] = csr
 		mu.Unlock()
@@ -195,7 +198,7 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 	// The host issues from the CSRs; with CRL fetching, board 2's
 	// certificate names the CDP (board 1's does not, so board 1's first
 	// fetch comes with board 2's certificate in IKE_AUTH).
-	certs := map[*board]string{}
+	certs := map[*qemu.Board]string{}
 	for _, b := range boards {
 		csrFile := filepath.Join(t.TempDir(), fqdn[b]+".csr")
 		if err := os.WriteFile(csrFile, []byte(csrs[b]), 0o644); err != nil {
@@ -211,15 +214,15 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 	step("alixca issued both certificates from the CSRs")
 	rootPEM, interPEM := authority.file(t, "root-ca.crt"), authority.file(t, "intermediate-ca.crt")
 
-	peerAddr := map[*board]string{moon: sunAddr, sun: moonAddr}
-	ownAddr := map[*board]string{moon: moonAddr, sun: sunAddr}
-	if err := each(boards, func(b *board) error {
+	peerAddr := map[*qemu.Board]string{moon: sunAddr, sun: moonAddr}
+	ownAddr := map[*qemu.Board]string{moon: moonAddr, sun: sunAddr}
+	if err := qemu.Each(boards, func(b *qemu.Board) error {
 		for _, p := range []struct{ cmd, pem string }{
 			{"pki import ca root", rootPEM},
 			{"pki import ca intermediate", interPEM},
 			{"pki import certificate gw", certs[b]},
 		} {
-			if _, err := b.paste(p.cmd, p.pem); err != nil {
+			if _, err := b.Paste(p.cmd, p.pem); err != nil {
 				return err
 			}
 		}
@@ -244,27 +247,27 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 		} else {
 			lines = append(lines, pre+"start-action none")
 		}
-		return b.configure("workflow", lines)
+		return b.Configure("workflow", lines)
 	}); err != nil {
 		t.Fatal(err)
 	}
 	step("root, intermediate and certificates imported by paste, IPsec configured")
 
 	for _, b := range boards {
-		out, err := b.waitShow("ESTABLISHED IKE SA gw with a CHILD_SA", saTimeout, established("gw").MatchString)
+		out, err := b.WaitSA("ESTABLISHED IKE SA gw with a CHILD_SA", qemu.SATimeout, qemu.Established("gw", "").MatchString)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: show ipsec sa:\n%s", b.name, out)
+		t.Logf("%s: show ipsec sa:\n%s", b.Name, out)
 	}
 	step("IKE and CHILD SAs established on both boards")
 	for _, b := range boards {
-		got, out, err := b.ping(peerAddr[b], 3)
+		got, out, err := b.Ping(peerAddr[b], 3)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got == 0 {
-			t.Fatalf("%s: ping %s through the SA: no replies:\n%s", b.name, peerAddr[b], out)
+			t.Fatalf("%s: ping %s through the SA: no replies:\n%s", b.Name, peerAddr[b], out)
 		}
 	}
 	step("both boards ping each other")
@@ -284,7 +287,7 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 		srv.publish(der)
 		step("board 2 revoked, CRL published at the CDP (%d requests so far)", srv.requests.Load())
 	} else {
-		out, err := moon.paste("pki import crl intermediate", crlPEM)
+		out, err := moon.Paste("pki import crl intermediate", crlPEM)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +300,7 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 	// Board 1 tears the SA down and, initiating again and again
 	// (start-action start), refuses board 2 from then on.
 	gone := func(s string) bool { return !strings.Contains(s, "ESTABLISHED") }
-	if out, err := moon.waitShow("no ESTABLISHED SA", revokeTimeout, gone); err != nil {
+	if out, err := moon.WaitSA("no ESTABLISHED SA", revokeTimeout, gone); err != nil {
 		t.Fatal(err)
 	} else {
 		t.Logf("moon after revocation: show ipsec sa:\n%s", out)
@@ -306,18 +309,18 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 	if fetch && srv.served.Load() == 0 {
 		t.Errorf("the SA went down but the CDP never served the CRL")
 	}
-	if _, err := sun.waitShow("no ESTABLISHED SA", saTimeout, gone); err != nil {
+	if _, err := sun.WaitSA("no ESTABLISHED SA", qemu.SATimeout, gone); err != nil {
 		t.Fatal(err)
 	}
 	step("board 2 has no SA either")
 	// Board 2 tries again on its own: board 1 must refuse it at IKE_AUTH,
 	// and board 2 must see the refusal.
-	if err := sun.configure("retry", []string{"set ipsec peer gw start-action start"}); err != nil {
+	if err := sun.Configure("retry", []string{"set ipsec peer gw start-action start"}); err != nil {
 		t.Fatal(err)
 	}
 	refused := regexp.MustCompile(`IKE_AUTH from ` + regexp.QuoteMeta(sunAddr) + `:\d+ .*authentication failed: .*certificate revoked`)
 	rejected := regexp.MustCompile(`IKE_AUTH sent\) failed: the peer rejected our authentication \(AUTHENTICATION_FAILED\)`)
-	moonLog, err := moon.waitLog("board 1 refusing board 2's IKE_AUTH", refused)
+	moonLog, err := moon.WaitOutput("show log", "board 1 refusing board 2's IKE_AUTH", logTimeout, 3*time.Second, refused.MatchString)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +328,7 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 	if !teardown.MatchString(moonLog) {
 		t.Errorf("moon: show log has no teardown line matching %q", teardown)
 	}
-	sunLog, err := sun.waitLog("board 2 told AUTHENTICATION_FAILED", rejected)
+	sunLog, err := sun.WaitOutput("show log", "board 2 told AUTHENTICATION_FAILED", logTimeout, 3*time.Second, rejected.MatchString)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,12 +339,12 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 		}
 	}
 	for _, b := range boards {
-		out, err := b.run("show ipsec sa")
+		out, err := b.Run("show ipsec sa")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if strings.Contains(out, "ESTABLISHED") {
-			t.Errorf("%s: an SA is ESTABLISHED again after the revocation:\n%s", b.name, out)
+			t.Errorf("%s: an SA is ESTABLISHED again after the revocation:\n%s", b.Name, out)
 		}
 	}
 	if fetch {
