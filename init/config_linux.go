@@ -158,12 +158,11 @@ func serviceEnv() []string {
 	return []string{"PATH=/bbin:/bin", "HOME=/", "TZ=UTC",
 		// The busybox is built outside module mode with Go 1.20's GODEBUG
 		// defaults; ask for today's behaviour explicitly.
-		// gcshrinkstackoff: Go's 386 callRet (runtime/asm_386.s, used by
-		// reflective calls and by finalizers) lacks NO_LOCAL_POINTERS, so
-		// a GC that scans, grows or shrinks a stack holding that frame
-		// dies with "missing stackmap". configsvc no longer calls through
-		// reflection (configsvc/gobrpc); finalizers still do, rarely (a
-		// leaked file), and not shrinking stacks narrows that window.
+		// gcshrinkstackoff: configsvc once died with "missing stackmap"
+		// while a stack shrink walked net/rpc's reflective call on 386
+		// (runtime callRet there lacks NO_LOCAL_POINTERS). configsvc no
+		// longer calls through reflection (configsvc/gobrpc); not
+		// shrinking stacks stays as a cheap second guard.
 		"GODEBUG=asynctimerchan=0,panicnil=0,gcshrinkstackoff=1"}
 }
 

@@ -2,13 +2,14 @@
 // instead of reflection, so any net/rpc client (rpc.NewClient) talks to it
 // unchanged.
 //
-// Why not net/rpc's own server: it invokes methods with reflect.Value.Call.
-// On GOARCH=386 that runs through runtime callRet (runtime/asm_386.s), an
-// assembly frame with locals but no NO_LOCAL_POINTERS annotation; when a
-// garbage collection scans or a stack growth copies a goroutine while it is
-// inside that frame, the runtime dies with "missing stackmap". On a Geode
-// board that killed configsvc now and then under load. The handlers here
-// are plain generic closures: no reflective calls at all.
+// Why not net/rpc's own server: it invokes methods with reflect.Value.Call,
+// and on GOARCH=386 that path runs through assembly (runtime callNN and
+// callRet, the latter without the NO_LOCAL_POINTERS annotation amd64 has).
+// configsvc on a 386 board died twice with a Go runtime fatal error while
+// net/rpc's reflective call was on the stack (once "missing stackmap"
+// during a stack shrink, once in CI under the CRL fetch test). Here each
+// method is a plain generic closure: the firmware's busybox links no
+// reflective call path at all (scripts/imagetest checks that).
 package gobrpc
 
 import (

@@ -29,6 +29,9 @@ func bootImage(t *testing.T, image, board string) *qemu.VM {
 		cancel()
 		if t.Failed() {
 			t.Logf("console log of %s:\n%s", image, vm.Log())
+			if c := qemu.CrashLines(vm.Log(), 12); c != "" {
+				t.Logf("crash lines in the console log of %s:\n%s", image, c)
+			}
 		}
 	})
 	m, err := vm.Expect(regexp.MustCompile(`alixsec (\S+) board=(\S+)\s`), bootTimeout)

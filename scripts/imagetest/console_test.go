@@ -72,6 +72,9 @@ func (b *board) boot() string {
 	b.t.Cleanup(func() {
 		if b.t.Failed() {
 			b.t.Logf("console log of boot %d:\n%s", boot, vm.Log())
+			if c := qemu.CrashLines(vm.Log(), 12); c != "" {
+				b.t.Logf("crash lines in the console log of boot %d:\n%s", boot, c)
+			}
 		}
 	})
 	m, err := vm.Expect(qemu.CLIPrompt, bootTimeout)

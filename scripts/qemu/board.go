@@ -49,10 +49,26 @@ func StartBoard(t testing.TB, image, name string, netArgs ...string) *Board {
 		vm.Stop()
 		cancel()
 		if t.Failed() {
-			t.Logf("console log of board %s:\n%s", name, vm.Log())
+			log := vm.Log()
+			t.Logf("console log of board %s:\n%s", name, log)
+			// Last, so that a log excerpt ending here still shows it.
+			if crashes := CrashLines(log, 12); crashes != "" {
+				t.Logf("board %s: crash lines in its console log:\n%s", name, crashes)
+			}
 		}
 	})
 	return &Board{Name: name, VM: vm}
+}
+
+// crashLine matches the first lines Go and the kernel print when a program
+// dies: the reason is there, not in the goroutine dump after it.
+var crashLine = regexp.MustCompile(`(?m)^.*(?:fatal error: |panic: |runtime: |unexpected fault address|signal SIG[A-Z]+:|: exited: (?:exit status [1-9]|signal)|Kernel panic|Oops: |BUG: ).*$`)
+
+// CrashLines returns up to max lines of console log that tell why a
+// service or the kernel died, or "".
+func CrashLines(log string, max int) string {
+	lines := crashLine.FindAllString(strings.ReplaceAll(log, "\r", ""), max)
+	return strings.Join(lines, "\n")
 }
 
 // WaitBoot waits for the first CLI prompt.

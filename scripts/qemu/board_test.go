@@ -42,3 +42,23 @@ func TestPEMBlockAndSetLines(t *testing.T) {
 		t.Errorf("SetLines = %q", lines)
 	}
 }
+
+func TestCrashLines(t *testing.T) {
+	log := "alixsec> show log\r\n" +
+		"2026-11-27T14:54:32Z configsvc: fatal error: missing stackmap\r\n" +
+		"2026-11-27T14:54:32Z configsvc: runtime: frame callRet untyped locals 0xba25f00+0x14\r\n" +
+		"2026-11-27T14:54:32Z configsvc: goroutine 7 gp=0xb806c68 m=3 mp=0xb840008 [running]:\r\n" +
+		"2026-11-27T14:54:33Z init: configsvc: exited: exit status 2\r\n" +
+		"2026-11-27T14:54:35Z init: console /dev/ttyS0: /bbin/cli exited: exit status 0\r\n" +
+		"2026-11-27T14:54:35Z ikesvc: ike: peer gw: IKE SA ESTABLISHED\r\n"
+	got := CrashLines(log, 10)
+	want := "2026-11-27T14:54:32Z configsvc: fatal error: missing stackmap\n" +
+		"2026-11-27T14:54:32Z configsvc: runtime: frame callRet untyped locals 0xba25f00+0x14\n" +
+		"2026-11-27T14:54:33Z init: configsvc: exited: exit status 2"
+	if got != want {
+		t.Errorf("CrashLines =\n%s\nwant\n%s", got, want)
+	}
+	if got := CrashLines("alixsec> show ipsec sa\r\ngw: IKE SA ESTABLISHED\r\n", 10); got != "" {
+		t.Errorf("CrashLines of a healthy log = %q", got)
+	}
+}
