@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -97,7 +98,16 @@ func openStore(path, board, preseed string, recoverCorrupt bool, logger *log.Log
 		logger.Printf("ignoring preseed: %v", err)
 	} else if cfg != nil {
 		logger.Printf("first boot: using preseeded %s", preseed)
-		return store.Create(path, cfg, "preseeded from "+preseed, store.Options{})
+		st, err := store.Create(path, cfg, "preseeded from "+preseed, store.Options{})
+		if err != nil {
+			return nil, err
+		}
+		// The preseed may hold the host's private key; it now lives in
+		// the database, so the plain file goes (one write, first boot).
+		if err := removeDurably(preseed); err != nil {
+			logger.Printf("preseed imported, but removing it failed: %v", err)
+		}
+		return st, nil
 	}
 	def, err := model.Default(board)
 	if err != nil {
@@ -125,6 +135,23 @@ func loadPreseed(path string) (*model.Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// removeDurably removes path and syncs its directory, so the removal
+// survives a power cut.
+func removeDurably(path string) error {
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := dir.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", filepath.Dir(path), err)
+	}
+	return nil
 }
 
 // listen binds the API socket, replacing a stale socket file left by a

@@ -28,6 +28,7 @@ func TestFirstBootSources(t *testing.T) {
 			var logs bytes.Buffer
 			db := filepath.Join(dir, "db", tt.name)
 			os.MkdirAll(filepath.Dir(db), 0o755)
+			_, existed := os.Stat(tt.preseed)
 			st, err := openStore(db, tt.board, tt.preseed, false, log.New(&logs, "", 0))
 			if err != nil {
 				t.Fatal(err)
@@ -39,6 +40,12 @@ func TestFirstBootSources(t *testing.T) {
 			}
 			if !strings.Contains(logs.String(), tt.wantLog) {
 				t.Errorf("log %q lacks %q", logs.String(), tt.wantLog)
+			}
+			// An imported preseed (it may hold a private key) is gone;
+			// an invalid one stays for the admin to look at.
+			_, statErr := os.Stat(tt.preseed)
+			if imported := tt.wantHost == "preseeded"; existed == nil && imported != os.IsNotExist(statErr) {
+				t.Errorf("preseed %s after first boot: stat %v (imported %v)", tt.preseed, statErr, imported)
 			}
 		})
 	}
