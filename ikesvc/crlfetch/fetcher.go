@@ -95,7 +95,9 @@ type source struct {
 	inFlight bool
 	stop     func() bool // the armed refetch timer, or nil
 	failures int
-	lastErr  string // logged once until the error changes or a fetch succeeds
+	lastErr  string    // logged once until the error changes or a fetch succeeds
+	errAt    time.Time // when the last failed attempt ended
+	fetched  time.Time // when the last successful attempt ended
 	crl      *x509.RevocationList
 	issuer   *x509.Certificate // what verified crl (re-offered to a new trust store)
 	next     time.Time
@@ -262,30 +264,6 @@ func (f *Fetcher) Close() {
 	f.wg.Wait()
 }
 
-// Status is one watched URL, for logs and `show pki`.
-type Status struct {
-	URL        string
-	NextUpdate time.Time // of the stored CRL; zero: none or none given
-	NextFetch  time.Time
-	Failures   int
-	LastError  string
-}
-
-// Status lists the watched URLs.
-func (f *Fetcher) Status() []Status {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]Status, 0, len(f.urls))
-	for _, s := range f.urls {
-		st := Status{URL: s.url, NextFetch: s.next, Failures: s.failures, LastError: s.lastErr}
-		if s.crl != nil {
-			st.NextUpdate = s.crl.NextUpdate
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
 // schedule arms the refetch of s after d; f.mu is held.
 func (f *Fetcher) scheduleLocked(s *source, d time.Duration) {
 	if f.closed {
@@ -333,9 +311,12 @@ func (f *Fetcher) fetch(s *source) {
 	if err != nil {
 		s.failures++
 		d := f.backoff(s.failures)
-		if msg := err.Error(); msg != s.lastErr && f.ctx.Err() == nil {
-			s.lastErr = msg
-			f.cfg.Logf("crlfetch: %v (retrying in %s, then backing off up to %s)", err, d, f.cfg.MaxBackoff)
+		if f.ctx.Err() == nil {
+			s.errAt = f.cfg.Clock.Now()
+			if msg := err.Error(); msg != s.lastErr {
+				s.lastErr = msg
+				f.cfg.Logf("crlfetch: %v (retrying in %s, then backing off up to %s)", err, d, f.cfg.MaxBackoff)
+			}
 		}
 		f.scheduleLocked(s, d)
 		f.mu.Unlock()
@@ -344,8 +325,8 @@ func (f *Fetcher) fetch(s *source) {
 	if s.failures > 0 || s.lastErr != "" {
 		f.cfg.Logf("crlfetch: CRL from %s fetched again after %d failure(s)", s.url, s.failures)
 	}
-	s.failures, s.lastErr = 0, ""
-	s.crl, s.issuer = crl, issuer
+	s.failures, s.lastErr, s.errAt = 0, "", time.Time{}
+	s.crl, s.issuer, s.fetched = crl, issuer, f.cfg.Clock.Now()
 	f.scheduleLocked(s, f.refreshAfter(crl, f.cfg.Clock.Now()))
 	f.mu.Unlock()
 	if stored {

@@ -161,6 +161,7 @@ type cdpServer struct {
 	mu       sync.Mutex
 	body     []byte
 	requests int
+	hold     chan struct{} // non-nil: requests wait until it closes
 }
 
 func newCDPServer(t *testing.T) *cdpServer {
@@ -168,8 +169,15 @@ func newCDPServer(t *testing.T) *cdpServer {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests++
-		body := s.body
+		body, hold := s.body, s.hold
 		s.mu.Unlock()
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if body == nil {
 			http.NotFound(w, r)
 			return
@@ -185,6 +193,16 @@ func (s *cdpServer) serve(b []byte) {
 	s.mu.Lock()
 	s.body = b
 	s.mu.Unlock()
+}
+
+// holdRequests makes requests hang until release is called (or the
+// client gives up).
+func (s *cdpServer) holdRequests() (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hold := make(chan struct{})
+	s.hold = hold
+	return sync.OnceFunc(func() { close(hold) })
 }
 
 func (s *cdpServer) count() int {

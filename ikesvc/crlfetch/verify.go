@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"time"
 
 	"alixsec.dev/ikesvc/pki"
@@ -31,6 +32,11 @@ func download(ctx context.Context, client Doer, url string, timeout time.Duratio
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// *url.Error repeats the method and URL; the prefix names the URL.
+		var uerr *neturl.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return nil, fmt.Errorf("fetch CRL from %s: %w", url, err)
 	}
 	defer resp.Body.Close()
