@@ -90,7 +90,7 @@ func openStore(path, board, preseed string, recoverCorrupt bool, logger *log.Log
 		}
 		logger.Printf("%v; moved it to %s and starting from the default", err, aside)
 	case errors.Is(err, store.ErrNotFound):
-		logger.Printf("no database at %s: first boot, writing the %q default", path, board)
+		logger.Printf("no database at %s: first boot", path)
 	default:
 		return nil, err
 	}
@@ -113,6 +113,7 @@ func openStore(path, board, preseed string, recoverCorrupt bool, logger *log.Log
 	if err != nil {
 		return nil, err
 	}
+	logger.Printf("writing the factory default for board %q", board)
 	return store.Create(path, def, "factory default for board "+board, store.Options{})
 }
 

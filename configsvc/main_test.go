@@ -18,7 +18,7 @@ func TestFirstBootSources(t *testing.T) {
 	tests := []struct {
 		name, preseed, board, wantHost, wantLog string
 	}{
-		{"default qemu", "", "qemu", "alixsec", "first boot"},
+		{"default qemu", "", "qemu", "alixsec", "factory default for board \"qemu\""},
 		{"preseed", good, "qemu", "preseeded", "using preseeded"},
 		{"missing preseed", filepath.Join(dir, "none.set"), "alix", "alixsec", "first boot"},
 		{"invalid preseed", bad, "qemu", "alixsec", "ignoring preseed: " + bad + ": invalid configuration:\nroutes 10.0.0.0/8: needs next-hop or interface"},
