@@ -23,6 +23,15 @@ type Transport interface {
 	Send(packet []byte, from, to netip.AddrPort) error
 }
 
+// KeepaliveSender is a Transport that can also send NAT-keepalives (RFC
+// 3948 2.3): the single byte 0xFF, with no non-ESP marker, from our NAT-T
+// port (from) to the peer's (to). The Engine sends them only through a
+// Transport that implements it; like Send, SendKeepalive must not block
+// and must not call back into the Engine.
+type KeepaliveSender interface {
+	SendKeepalive(from, to netip.AddrPort) error
+}
+
 // Clock is the time source. Production uses RealClock; tests a fake one
 // whose AfterFunc callbacks run when the test advances time.
 type Clock interface {
@@ -167,4 +176,17 @@ type Config struct {
 	// points from it). It is called with the engine's lock held: it must
 	// not block and must not call back into the Engine.
 	PeerCertificates func(leaf *x509.Certificate, intermediates []*x509.Certificate)
+	// CookieThreshold is how many half-open responder IKE SAs make us
+	// answer IKE_SA_INIT requests without a valid COOKIE with a COOKIE
+	// only (RFC 7296 2.6); 0: DefaultCookieThreshold, negative: never.
+	CookieThreshold int
+	// HalfOpenLimit caps the half-open responder IKE SAs: at the cap new
+	// IKE_SA_INIT requests are dropped unanswered. 0: HalfOpenLimitFactor
+	// times the cookie threshold (the default one when cookies are off),
+	// negative: no cap.
+	HalfOpenLimit int
+	// KeepaliveInterval is how long an IKE SA behind a NAT stays silent
+	// towards its peer before it sends a NAT-keepalive (RFC 3948 2.3);
+	// 0: DefaultKeepaliveInterval, negative: never.
+	KeepaliveInterval time.Duration
 }

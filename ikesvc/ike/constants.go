@@ -27,6 +27,25 @@ const (
 	// NonceLen is the nonce we send: RFC 7296 2.10 wants at least half the
 	// PRF key size and at least 128 bits; 32 bytes covers SHA-512's 256 bits.
 	NonceLen = 32
+	// DefaultCookieThreshold is how many half-open responder IKE SAs make
+	// us ask new initiators for a COOKIE (RFC 7296 2.6) when the config
+	// sets no threshold.
+	DefaultCookieThreshold = 16
+	// HalfOpenLimitFactor times the cookie threshold is the default hard
+	// cap on half-open responder IKE SAs, beyond which new IKE_SA_INIT
+	// requests are dropped unanswered.
+	HalfOpenLimitFactor = 4
+	// CookieSecretLifetime is how long one COOKIE secret is used; cookies
+	// made with it stay valid for one more lifetime after the rotation, so
+	// one issued just before a rotation still works.
+	CookieSecretLifetime = 2 * time.Minute
+	// LoadLogInterval is how often a recurring load condition (COOKIEs
+	// asked, requests dropped at the cap) is logged, with a count.
+	LoadLogInterval = time.Minute
+	// DefaultKeepaliveInterval is the NAT-keepalive period (RFC 3948 2.3)
+	// of an IKE SA behind a NAT when the config sets none: the UDP
+	// mappings of common NATs outlive it.
+	DefaultKeepaliveInterval = 20 * time.Second
 	// ReplayWindow is the ESP anti-replay window installed with every SA
 	// (the kernel's legacy bitmap holds 32 without ESN).
 	ReplayWindow = 32

@@ -33,6 +33,10 @@ type Engine struct {
 	sas      map[uint64]*ikeSA // by our own SPI
 	halfOpen map[halfOpenKey]*ikeSA
 	applyErr string // last kernel Apply failure, logged once
+	cookies  cookieSecrets
+	// Load reports, each logged once per LoadLogInterval.
+	cookieLog, capLog rateLog
+	noKeepalive       bool // the transport cannot send keepalives (logged once)
 }
 
 // peer is a configured peer and its runtime state.
@@ -67,6 +71,18 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.NATTPort == 0 {
 		cfg.NATTPort = 4500
+	}
+	if cfg.CookieThreshold == 0 {
+		cfg.CookieThreshold = DefaultCookieThreshold
+	}
+	if cfg.HalfOpenLimit == 0 {
+		cfg.HalfOpenLimit = HalfOpenLimitFactor * DefaultCookieThreshold
+		if cfg.CookieThreshold > 0 {
+			cfg.HalfOpenLimit = HalfOpenLimitFactor * cfg.CookieThreshold
+		}
+	}
+	if cfg.KeepaliveInterval == 0 {
+		cfg.KeepaliveInterval = DefaultKeepaliveInterval
 	}
 	if cfg.Ownership == (kernel.Ownership{}) {
 		cfg.Ownership = kernel.DefaultOwnership()

@@ -30,6 +30,8 @@ type pairOpts struct {
 	foreignA       bool // A's certificate comes from a CA B does not know
 	rekey          time.Duration
 	tunnelNetworks bool
+	aConfig        func(*Config) // changes A's engine config
+	bConfig        func(*Config) // changes B's engine config
 }
 
 func newPair(t testing.TB, o pairOpts) *pair {
@@ -68,8 +70,14 @@ func newPair(t testing.TB, o pairOpts) *pair {
 	if o.revokeB {
 		ca.revoke(certB)
 	}
-	p.a = newEndpointWith(t, p.net, p.clock, "a", addrA, certA, keyA, interA, ca.trust(t))
-	p.b = newEndpointWith(t, p.net, p.clock, "b", addrB, certB, keyB, ca.inter, trustB)
+	configure := func(f func(*Config)) []func(*Config) {
+		if f == nil {
+			return nil
+		}
+		return []func(*Config){f}
+	}
+	p.a = newEndpointWith(t, p.net, p.clock, "a", addrA, certA, keyA, interA, ca.trust(t), configure(o.aConfig)...)
+	p.b = newEndpointWith(t, p.net, p.clock, "b", addrB, certB, keyB, ca.inter, trustB, configure(o.bConfig)...)
 	p.pa = PeerConfig{Name: "b", Remote: addrB, RemoteID: matcher(t, "C=JP, O=Example, CN=*"), Mode: o.mode,
 		IKE: mustProposals(t, wire.ProtocolIKE, o.aIKE), ESP: mustProposals(t, wire.ProtocolESP, o.aESP),
 		RekeyTime: o.rekey, StartAction: StartStart}

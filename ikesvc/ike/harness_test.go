@@ -119,6 +119,9 @@ type testNet struct {
 	sent []datagram
 	// rewrite, when set, changes addresses in flight (a NAT).
 	rewrite func(d datagram) datagram
+	// keepalives records the NAT-keepalives sent (never delivered: the
+	// receiving socket drops them before IKE sees them).
+	keepalives []datagram
 }
 
 func newTestNet() *testNet { return &testNet{engines: map[netip.Addr]*Engine{}} }
@@ -130,6 +133,27 @@ func (n *testNet) Send(packet []byte, from, to netip.AddrPort) error {
 	n.queue = append(n.queue, d)
 	n.sent = append(n.sent, datagram{slices.Clone(packet), from, to})
 	return nil
+}
+
+// SendKeepalive implements KeepaliveSender.
+func (n *testNet) SendKeepalive(from, to netip.AddrPort) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.keepalives = append(n.keepalives, datagram{[]byte{0xff}, from, to})
+	return nil
+}
+
+// keepalivesFrom counts the NAT-keepalives sent from addr.
+func (n *testNet) keepalivesFrom(addr netip.Addr) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, d := range n.keepalives {
+		if d.from.Addr() == addr {
+			c++
+		}
+	}
+	return c
 }
 
 // run delivers until no datagram is in flight.
@@ -236,18 +260,24 @@ func newEndpoint(t testing.TB, n *testNet, clock *fakeClock, name string, addr n
 	return newEndpointWith(t, n, clock, name, addr, cert, key, o.certPKI.inter, o.trustPKI.trust(t))
 }
 
-func newEndpointWith(t testing.TB, n *testNet, clock *fakeClock, name string, addr netip.Addr, cert *x509.Certificate, key crypto.Signer, inter *x509.Certificate, trust *pki.TrustStore) *endpoint {
+// newEndpointWith makes an endpoint; configure, when given, changes its
+// engine's Config before New.
+func newEndpointWith(t testing.TB, n *testNet, clock *fakeClock, name string, addr netip.Addr, cert *x509.Certificate, key crypto.Signer, inter *x509.Certificate, trust *pki.TrustStore, configure ...func(*Config)) *endpoint {
 	t.Helper()
 	mem, err := kernel.NewMemory(kernel.DefaultOwnership(), clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ep := &endpoint{name: name, addr: addr, kern: &recordingKernel{Memory: mem}, log: &logBuffer{t: t}, cert: cert}
-	ep.engine, err = New(Config{
+	cfg := Config{
 		Transport: n, Kernel: ep.kern, Clock: clock, Log: ep.log.logger(name), Trust: trust,
 		Creds:     Credentials{Key: key, Cert: cert, Intermediates: []*x509.Certificate{inter}},
 		LocalAddr: func(netip.Addr) (netip.Addr, error) { return addr, nil },
-	})
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	ep.engine, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,6 +87,7 @@ func (sa *ikeSA) successor(weInitiate bool, spi uint64) *ikeSA {
 		local: sa.local, remote: sa.remote, natLocal: sa.natLocal, natRemote: sa.natRemote,
 		fragOK: sa.fragOK, peerHashes: sa.peerHashes, localID: sa.localID, remoteID: sa.remoteID,
 		remoteChain: sa.remoteChain, lastReceived: sa.e.now(), candidates: sa.candidates,
+		lastSent: sa.lastSent, // the same peer: the old SA's traffic kept the NAT mapping
 	}
 	if weInitiate {
 		n.spiI = spi
@@ -97,6 +98,7 @@ func (sa *ikeSA) successor(weInitiate bool, spi uint64) *ikeSA {
 	n.lifetime = sa.e.newTimer(n.expiredHalfOpen)
 	n.dpd = sa.e.newTimer(n.expiredDPD)
 	n.ikeRekey = sa.e.newTimer(n.expiredIKERekey)
+	n.keepalive = sa.e.newTimer(n.expiredSendKeepalive)
 	return n
 }
 

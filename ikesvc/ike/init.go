@@ -253,6 +253,10 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 		}
 		return
 	}
+	halfOpen := e.halfOpenCount()
+	if e.overHalfOpenLimit(halfOpen) {
+		return
+	}
 	candidates := e.candidatePeers(from.Addr())
 	if len(candidates) == 0 {
 		e.log.Errorf("ike: IKE_SA_INIT from %v: no peer is configured for this address", from)
@@ -272,6 +276,9 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 	if m.Encrypted || saP == nil || keP == nil || nonce == nil || len(nonce.Data) < 16 || len(nonce.Data) > 256 {
 		e.log.Errorf("ike: IKE_SA_INIT from %v: SA, KE or a 16-256 byte Nonce missing", from)
 		e.initError(h, wire.NotifyInvalidSyntax, nil, from, to)
+		return
+	}
+	if !e.admitCookie(halfOpen, h, m, nonce.Data, from, to) {
 		return
 	}
 	ours := candidates[0].cfg.IKE

@@ -60,9 +60,13 @@ type ikeSA struct {
 	// firstChild is the CHILD_SA an initiator proposes in IKE_AUTH.
 	firstChild *childSA
 
-	retransmit, lifetime, dpd, ikeRekey *timer
-	rekeyingIKE                         bool
-	successorSA                         *ikeSA // reserved while we rekey the IKE SA
+	// lastSent is when we last sent the peer a datagram (NAT-keepalives
+	// are due only after a silent keepalive interval).
+	lastSent time.Time
+
+	retransmit, lifetime, dpd, ikeRekey, keepalive *timer
+	rekeyingIKE                                    bool
+	successorSA                                    *ikeSA // reserved while we rekey the IKE SA
 }
 
 type request struct {
@@ -197,6 +201,7 @@ func (sa *ikeSA) sendAll(packets [][]byte) {
 	for _, p := range packets {
 		sa.e.send(p, sa.local, sa.remote)
 	}
+	sa.lastSent = sa.e.now()
 }
 
 // notifyPayload is an error or status notify about the IKE SA.
@@ -400,6 +405,6 @@ func (sa *ikeSA) sendInformationalOnce(payloads ...wire.Payload) {
 		m.MessageID = sa.pending.id + 1
 	}
 	if packet, err := m.Encode(sa.out); err == nil {
-		sa.e.send(packet, sa.local, sa.remote)
+		sa.sendAll([][]byte{packet})
 	}
 }

@@ -56,18 +56,20 @@ func (sa *ikeSA) timersInit() {
 	sa.lifetime = sa.e.newTimer(sa.expiredHalfOpen)
 	sa.dpd = sa.e.newTimer(sa.expiredDPD)
 	sa.ikeRekey = sa.e.newTimer(sa.expiredIKERekey)
+	sa.keepalive = sa.e.newTimer(sa.expiredSendKeepalive)
 	if !sa.initiator {
 		sa.lifetime.Mod(HalfOpenTimeout)
 	}
 }
 
-// timersEstablished stops the half-open timer and starts DPD. Should be
-// called after IKE_AUTH completes.
+// timersEstablished stops the half-open timer and starts DPD and, behind
+// a NAT, the keepalives. Should be called after IKE_AUTH completes.
 func (sa *ikeSA) timersEstablished() {
 	sa.lifetime.Del()
 	if d := sa.dpdInterval(); d > 0 {
 		sa.dpd.Mod(d)
 	}
+	sa.timersKeepalive()
 	if sa.peer != nil {
 		d := sa.peer.cfg.ikeRekeyTime()
 		if !sa.initiator {
@@ -88,6 +90,7 @@ func (sa *ikeSA) timersStop() {
 	sa.lifetime.Del()
 	sa.dpd.Del()
 	sa.ikeRekey.Del()
+	sa.keepalive.Del()
 	for _, c := range sa.children {
 		c.rekey.Del()
 	}
@@ -128,4 +131,41 @@ func (sa *ikeSA) expiredDPD() {
 		sa.queueRequest(wire.ExchangeInformational, func() []wire.Payload { return nil }, func(*wire.Message) {})
 	}
 	sa.dpd.Mod(d)
+}
+
+// timersKeepalive arms the NAT-keepalive timer to fire one keepalive
+// interval after the last datagram we sent to the peer, when we are behind
+// a NAT (RFC 3948 2.3: the host behind the NAT keeps the mapping open).
+// Should be called after an SA is established and after a keepalive.
+func (sa *ikeSA) timersKeepalive() {
+	d := sa.e.cfg.KeepaliveInterval
+	if d <= 0 || !sa.natLocal || sa.state != StateEstablished {
+		return
+	}
+	sa.keepalive.Mod(max(d-sa.e.now().Sub(sa.lastSent), 0))
+}
+
+// expiredSendKeepalive sends a NAT-keepalive, the single byte 0xFF, when
+// nothing went to the peer for a keepalive interval; any other datagram
+// we sent meanwhile postpones it.
+func (sa *ikeSA) expiredSendKeepalive() {
+	d := sa.e.cfg.KeepaliveInterval
+	if d <= 0 || !sa.natLocal || sa.state != StateEstablished {
+		return
+	}
+	if sa.e.now().Sub(sa.lastSent) >= d {
+		ks, ok := sa.e.cfg.Transport.(KeepaliveSender)
+		if !ok {
+			if !sa.e.noKeepalive {
+				sa.e.noKeepalive = true
+				sa.e.log.Errorf("ike: peer %s: behind a NAT, but the transport cannot send NAT-keepalives", sa.peerName())
+			}
+			return
+		}
+		if err := ks.SendKeepalive(sa.local, sa.remote); err != nil {
+			sa.e.log.Verbosef("ike: peer %s: sending a NAT-keepalive %v -> %v: %v", sa.peerName(), sa.local, sa.remote, err)
+		}
+		sa.lastSent = sa.e.now()
+	}
+	sa.timersKeepalive()
 }
