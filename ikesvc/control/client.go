@@ -75,6 +75,19 @@ func (c *Client) Show(ctx context.Context) ([]IKESA, error) {
 	return resp.SAs, nil
 }
 
+// CRLs returns whether ikesvc fetches CRLs from distribution points and
+// the state of each URL it watches, sorted by URL.
+func (c *Client) CRLs(ctx context.Context) (CRLFetch, error) {
+	resp, err := c.call(ctx, Request{Cmd: CmdCRLs})
+	if err != nil {
+		return CRLFetch{}, err
+	}
+	if resp.CRLFetch == nil {
+		return CRLFetch{}, fmt.Errorf("ikesvc %s: the answer to %s holds no CRL status", c.path, CmdCRLs)
+	}
+	return *resp.CRLFetch, nil
+}
+
 // Initiate starts the IKE SA of a configured peer (no-op when one is up).
 func (c *Client) Initiate(ctx context.Context, peer string) error {
 	_, err := c.call(ctx, Request{Cmd: CmdInitiate, Peer: peer})

@@ -2,13 +2,15 @@
 // JSON request per line and one JSON response per line. `show ipsec sa`
 // in the CLI and `ikesvc -control SOCKET show` use its Client.
 //
-//	request:  {"cmd":"show"} | {"cmd":"initiate","peer":"gw2"} | {"cmd":"terminate","peer":"gw2"}
-//	response: {"sas":[...]} on success of show, {} on success otherwise, {"error":"..."} on failure
+//	request:  {"cmd":"show"} | {"cmd":"crls"} | {"cmd":"initiate","peer":"gw2"} | {"cmd":"terminate","peer":"gw2"}
+//	response: {"sas":[...]} on success of show, {"crl_fetch":{"enabled":true,"urls":[...]}} of crls,
+//	          {} on success otherwise, {"error":"..."} on failure
 package control
 
 import (
 	"context"
 
+	"alixsec.dev/ikesvc/crlfetch"
 	"alixsec.dev/ikesvc/ike"
 )
 
@@ -21,6 +23,7 @@ type (
 // Commands.
 const (
 	CmdShow      = "show"
+	CmdCRLs      = "crls"
 	CmdInitiate  = "initiate"
 	CmdTerminate = "terminate"
 )
@@ -33,8 +36,25 @@ type Request struct {
 
 // Response is one line to a client.
 type Response struct {
-	Error string  `json:"error,omitempty"`
-	SAs   []IKESA `json:"sas,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	SAs      []IKESA   `json:"sas,omitempty"`
+	CRLFetch *CRLFetch `json:"crl_fetch,omitempty"`
+}
+
+// CRL is one CRL distribution point in the answer to crls.
+type CRL = crlfetch.Status
+
+// CRLFetch is the answer to crls: whether ikesvc fetches CRLs from
+// distribution points (`set ipsec crl-fetch on`), and the URLs it watches.
+type CRLFetch struct {
+	Enabled bool  `json:"enabled"`
+	URLs    []CRL `json:"urls"`
+}
+
+// CRLService is implemented by a Service that can fetch CRLs (ikesvc's
+// daemon); crls answers "not enabled" for a Service that does not.
+type CRLService interface {
+	CRLFetchStatus() CRLFetch
 }
 
 // Service is what the socket controls; *ike.Engine implements it.

@@ -91,12 +91,21 @@ func handle(ctx context.Context, svc Service, req Request) Response {
 			sas = []IKESA{}
 		}
 		return Response{SAs: sas}
+	case CmdCRLs:
+		var st CRLFetch
+		if cs, ok := svc.(CRLService); ok {
+			st = cs.CRLFetchStatus()
+		}
+		if st.URLs == nil {
+			st.URLs = []CRL{}
+		}
+		return Response{CRLFetch: &st}
 	case CmdInitiate:
 		err = svc.Initiate(req.Peer)
 	case CmdTerminate:
 		err = svc.Terminate(req.Peer)
 	default:
-		err = fmt.Errorf("unknown command %q (want show, initiate or terminate)", req.Cmd)
+		err = fmt.Errorf("unknown command %q (want show, crls, initiate or terminate)", req.Cmd)
 	}
 	if err != nil {
 		return Response{Error: err.Error()}
