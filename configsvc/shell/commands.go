@@ -20,7 +20,7 @@ func operationalCommands() []*command {
 				{name: "sa", help: "IKE and IPsec security associations", run: (*Shell).showIPsecSA},
 			}},
 			{name: "log", help: "system log ring buffer", run: (*Shell).showLog},
-			{name: "pki", help: "keys, certificates, CAs and CRLs with expiry dates", run: (*Shell).showPKI},
+			{name: "pki", help: "keys, certificates, CAs, CRLs and CRL fetching status", run: (*Shell).showPKI},
 			{name: "system", help: "host name, uptime, memory, load, running revision", run: (*Shell).showSystem},
 			{name: "version", help: "firmware version", run: (*Shell).showVersion},
 		}},

@@ -9,6 +9,7 @@ import (
 
 	"alixsec.dev/configsvc/model"
 	"alixsec.dev/configsvc/pkiwatch"
+	"alixsec.dev/ikesvc/control"
 	"alixsec.dev/ikesvc/pki"
 )
 
@@ -22,8 +23,9 @@ func formatDate(t time.Time) string {
 }
 
 // showPKI is `show pki`: the running config's keys (never their
-// contents), certificates, CAs and CRLs with their expiry, then the
-// warnings pkiwatch would log.
+// contents), certificates, CAs and CRLs with their expiry, the CRL
+// distribution points ikesvc fetches from, then the warnings pkiwatch
+// would log.
 func (sh *Shell) showPKI(args []string) error {
 	ctx, cancel := sh.ctx()
 	defer cancel()
@@ -31,8 +33,36 @@ func (sh *Shell) showPKI(args []string) error {
 	if err != nil {
 		return err
 	}
-	writePKI(sh.out, snap.Config, sh.now())
+	now := sh.now()
+	writePKI(sh.out, snap.Config, now)
+	sh.writeCRLFetch(now)
+	for _, msg := range pkiwatch.Expiring(snap.Config, now, pkiwatch.WarnBefore) {
+		fmt.Fprintf(sh.out, "warning: %s\n", msg)
+	}
 	return nil
+}
+
+// writeCRLFetch prints ikesvc's CRL distribution points, or in one line
+// why ikesvc cannot tell, so that the rest of show pki still prints.
+func (sh *Shell) writeCRLFetch(now time.Time) {
+	c, missing, err := sh.ikesvcClient()
+	if missing {
+		fmt.Fprintf(sh.out, "%s: ikesvc is not running\n", control.CRLTitle)
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(sh.out, "%s: %v\n", control.CRLTitle, err)
+		return
+	}
+	defer c.Close()
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	st, err := c.CRLs(ctx)
+	if err != nil {
+		fmt.Fprintf(sh.out, "%s: cannot ask ikesvc: %v\n", control.CRLTitle, err)
+		return
+	}
+	control.FormatCRLs(sh.out, st, now)
 }
 
 func writePKI(out io.Writer, cfg *model.Config, now time.Time) {
@@ -83,7 +113,4 @@ func writePKI(out io.Writer, cfg *model.Config, now time.Time) {
 			formatDate(crl.NextUpdate), len(crl.RevokedCertificateEntries), inUse(slices.Contains(cfg.IPsec.CRLs, name)))
 	}
 	w.Flush()
-	for _, msg := range pkiwatch.Expiring(cfg, now, pkiwatch.WarnBefore) {
-		fmt.Fprintf(out, "warning: %s\n", msg)
-	}
 }
