@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"alixsec.dev/ikesvc/pki"
 )
 
 func TestSetRejectsBadValues(t *testing.T) {
@@ -28,7 +30,7 @@ func TestSetRejectsBadValues(t *testing.T) {
 		{"ipsec ike-proposal aes256gcm16-ecp256", "ipsec ike-proposal aes256gcm16-ecp256: must be an IKE proposal such as aes128-sha256-modp2048 or aes256gcm16-prfsha256-ecp256: AEAD needs a prf (e.g. prfsha256)"},
 		{"ipsec esp-proposal aes128gcm16-sha256", "ipsec esp-proposal aes128gcm16-sha256: must be an ESP proposal such as aes128-sha256-modp2048 or aes128gcm16-ecp256-esn: AEAD encryption takes no integrity algorithm"},
 		{"ipsec esp-proposal aes128-prfsha256-sha1", "ipsec esp-proposal aes128-prfsha256-sha1: must be an ESP proposal such as aes128-sha256-modp2048 or aes128gcm16-ecp256-esn: prf belongs to IKE proposals"},
-		{`ipsec peer gw2 remote-id "C=CH, XX=y"`, `ipsec peer gw2 remote-id "C=CH, XX=y": must be an identity: a DN such as "C=CH, O=Example, CN=gw1", a FQDN, user@fqdn or an IP address: unknown DN attribute "XX" (known: C ST L O OU CN E emailAddress serialNumber DC UID SN GN T N dnQualifier pseudonym)`},
+		{`ipsec peer gw2 remote-id "C=CH, XX=y"`, `ipsec peer gw2 remote-id "C=CH, XX=y": must be an identity: a DN such as "C=CH, O=Example, CN=gw1", a FQDN, user@fqdn or an IP address: bad DN "C=CH, XX=y": unknown attribute type "XX"`},
 		{`ipsec peer gw2 remote-id "CN=*"`, `ipsec peer gw2 remote-id CN=*: must be an identity: a DN such as "C=CH, O=Example, CN=gw1", a FQDN, user@fqdn or an IP address: wildcard in CN=*: use remote-id-pattern for patterns`},
 		{"pki key k1 notpem", "pki key k1 notpem: must be one PEM private key (PKCS#8, PKCS#1 or SEC1): no PEM block found"},
 		{"pki crl c1 \"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n\"", `pki crl c1 "-----BEGIN X509 CRL-----\nAAAA\n-----END X50...: must be one PEM X.509 CRL: CRL does not parse: x509: malformed crl`},
@@ -185,20 +187,49 @@ func TestComplete(t *testing.T) {
 	}
 }
 
-func TestMatchDN(t *testing.T) {
+// TestDNPatternsMeanWhatIkesvcDoes: a pattern the config accepts, in its
+// canonical form, matches in ikesvc/pki exactly the DNs the admin meant;
+// what ikesvc would read differently is refused.
+func TestDNPatternsMeanWhatIkesvcDoes(t *testing.T) {
 	tests := []struct {
-		pattern, dn string
-		want        bool
+		pattern   string
+		canonical string // "" when refused
+		errText   string
+		dn        string
+		matches   bool
 	}{
-		{"C=CH, O=alixsec, CN=*", "C=CH, O=alixsec, CN=gw2", true},
-		{"C=CH, O=alixsec, CN=gw*", "C=CH, O=alixsec, CN=gw2", true},
-		{"C=CH, O=alixsec, CN=gw*", "C=CH, O=alixsec, CN=rw2", false},
-		{"C=CH, O=alixsec, CN=*", "C=CH, O=other, CN=gw2", false},
-		{"C=CH, CN=*", "C=CH, O=alixsec, CN=gw2", false},
+		{pattern: "C=CH, O=alixsec, CN=*", canonical: "C=CH, O=alixsec, CN=*", dn: "C=CH, O=alixsec, CN=gw2", matches: true},
+		{pattern: "c=CH,o=alixsec,cn=*", canonical: "C=CH, O=alixsec, CN=*", dn: "C=CH, O=alixsec, CN=gw2", matches: true},
+		{pattern: "C=CH, O=alixsec, CN=*", canonical: "C=CH, O=alixsec, CN=*", dn: "C=CH, O=other, CN=gw2", matches: false},
+		{pattern: "C=CH, CN=*", canonical: "C=CH, CN=*", dn: "C=CH, O=alixsec, CN=gw2", matches: false},
+		{pattern: "2.5.4.6=CH, CN=*", canonical: "C=CH, CN=*", dn: "C=CH, CN=gw2", matches: true},
+		{pattern: "C=CH, O=alixsec, CN=gw*", errText: "a wildcard stands for a whole value"},
+		{pattern: "CN=*.example.net", errText: "a wildcard stands for a whole value"},
+		{pattern: "C=CH, XX=y", errText: "XX"},
+		{pattern: "C=CH, CN", errText: "bad DN"},
 	}
 	for _, tt := range tests {
-		if got := MatchDN(tt.pattern, tt.dn); got != tt.want {
-			t.Errorf("MatchDN(%q, %q) = %v, want %v", tt.pattern, tt.dn, got, tt.want)
+		got, err := canonDNPattern(tt.pattern)
+		if tt.canonical == "" {
+			if err == nil || !strings.Contains(err.Error(), tt.errText) {
+				t.Errorf("canonDNPattern(%q) = %q, %v; want an error with %q", tt.pattern, got, err, tt.errText)
+			}
+			continue
+		}
+		if err != nil || got != tt.canonical {
+			t.Errorf("canonDNPattern(%q) = %q, %v; want %q", tt.pattern, got, err, tt.canonical)
+			continue
+		}
+		p, err := pki.ParseDNPattern(got)
+		if err != nil {
+			t.Fatalf("ikesvc cannot parse the canonical pattern %q: %v", got, err)
+		}
+		dn, err := pki.ParseDN(tt.dn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Match(dn) != tt.matches {
+			t.Errorf("pattern %q on %q: match %v, want %v", got, tt.dn, !tt.matches, tt.matches)
 		}
 	}
 }
