@@ -22,7 +22,7 @@ type daemon struct {
 	logf      func(string, ...any)
 	verbosef  func(string, ...any)
 	kern      kernel.Backend
-	transport ike.Transport
+	transport ike.Transport // the UDP one also sends NAT-keepalives (ike.KeepaliveSender)
 	port      uint16
 	nattPort  uint16
 	localAddr func(netip.Addr) (netip.Addr, error)

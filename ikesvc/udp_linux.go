@@ -11,12 +11,18 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"alixsec.dev/ikesvc/ike"
 	"alixsec.dev/ikesvc/kernel"
 )
 
 // nonESPMarker precedes IKE messages on the NAT-T port (RFC 3948 2.2), so
 // the kernel's ESP-in-UDP decapsulation leaves them to us.
 var nonESPMarker = []byte{0, 0, 0, 0}
+
+// natKeepalive is the whole NAT-keepalive datagram (RFC 3948 2.3): one
+// 0xFF byte and no non-ESP marker, which is how the peer's kernel tells it
+// from IKE (marker) and ESP (an SPI) on the NAT-T port.
+var natKeepalive = []byte{0xff}
 
 // udpSocket is one bound socket: one family, one port.
 type udpSocket struct {
@@ -28,11 +34,13 @@ type udpSocket struct {
 }
 
 // udpTransport is ikesvc's IKE I/O: sockets on the IKE and NAT-T ports for
-// IPv4 and IPv6. It implements ike.Transport.
+// IPv4 and IPv6. It implements ike.Transport and ike.KeepaliveSender.
 type udpTransport struct {
 	sockets []*udpSocket
 	logf    func(string, ...any)
 }
+
+var _ ike.KeepaliveSender = (*udpTransport)(nil)
 
 // listenUDP opens the sockets. listen, when valid, is the one address to
 // bind (and so the one family); otherwise both wildcards are bound and an
@@ -117,31 +125,56 @@ func (t *udpTransport) Close() error {
 	return nil
 }
 
-// Send implements ike.Transport.
+// Send implements ike.Transport: on the NAT-T port the IKE message gets
+// the non-ESP marker.
 func (t *udpTransport) Send(packet []byte, from, to netip.AddrPort) error {
-	v4 := to.Addr().Unmap().Is4()
-	var s *udpSocket
-	for _, c := range t.sockets {
-		if c.v4 == v4 && c.port == from.Port() {
-			s = c
-		}
-	}
-	if s == nil {
-		return fmt.Errorf("no socket for %v -> %v", from, to)
+	s, err := t.socketFor(from, to)
+	if err != nil {
+		return err
 	}
 	if s.natt {
 		packet = append(append(make([]byte, 0, len(packet)+4), nonESPMarker...), packet...)
 	}
+	return s.write(packet, from, to)
+}
+
+// SendKeepalive implements ike.KeepaliveSender: the single 0xFF byte,
+// without the non-ESP marker, and only from the NAT-T port.
+func (t *udpTransport) SendKeepalive(from, to netip.AddrPort) error {
+	s, err := t.socketFor(from, to)
+	if err != nil {
+		return err
+	}
+	if !s.natt {
+		return fmt.Errorf("NAT-keepalive %v -> %v: not from the NAT-T port", from, to)
+	}
+	return s.write(natKeepalive, from, to)
+}
+
+// socketFor is the socket of from's port in to's family.
+func (t *udpTransport) socketFor(from, to netip.AddrPort) (*udpSocket, error) {
+	v4 := to.Addr().Unmap().Is4()
+	for _, c := range t.sockets {
+		if c.v4 == v4 && c.port == from.Port() {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("no socket for %v -> %v", from, to)
+}
+
+// write sends one datagram as it is, from from's address when the socket
+// is bound to the wildcard.
+func (s *udpSocket) write(packet []byte, from, to netip.AddrPort) error {
 	var oob []byte
 	if s.wildcard && from.Addr().IsValid() {
-		if v4 {
+		if s.v4 {
 			oob = unix.PktInfo4(&unix.Inet4Pktinfo{Spec_dst: from.Addr().Unmap().As4()})
 		} else {
 			oob = unix.PktInfo6(&unix.Inet6Pktinfo{Addr: from.Addr().As16()})
 		}
 	}
 	dst := to
-	if v4 {
+	if s.v4 {
 		dst = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
 	}
 	_, _, err := s.conn.WriteMsgUDPAddrPort(packet, oob, dst)

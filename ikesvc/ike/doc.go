@@ -4,6 +4,22 @@
 // deletes and liveness, NAT-T (RFC 7296 2.23, 3948) and fragmentation
 // (RFC 7383). An Engine runs every IKE SA of a host.
 //
+// Protection under load (cookie.go): once Config.CookieThreshold
+// responder SAs are half-open, an IKE_SA_INIT request without a valid
+// COOKIE is answered with a COOKIE only and leaves no state (RFC 7296
+// 2.6); the cookie is VersionID | HMAC-SHA256(secret, Ni | IPi | SPIi),
+// the secret rotates every CookieSecretLifetime and the previous one stays
+// valid for one more. At Config.HalfOpenLimit half-open SAs new requests
+// are dropped unanswered. Both conditions are logged once per
+// LoadLogInterval, with a count, never per packet.
+//
+// NAT keepalives (timers.go): an established IKE SA that found itself
+// behind a NAT sends the one-byte NAT-keepalive (RFC 3948 2.3) from its
+// NAT-T port whenever nothing else went to the peer for
+// Config.KeepaliveInterval, through a Transport that implements
+// KeepaliveSender. Only IKE traffic counts as sent: the engine does not
+// see the kernel's ESP, so a busy tunnel still gets its keepalives.
+//
 // Layout, as in wireguard-go's device package: constants.go holds the
 // timers, state.go the State type and its diagram, timers.go the timer
 // wrapper and the expiredX callbacks, and each exchange has its

@@ -109,3 +109,91 @@ func TestDPD(t *testing.T) {
 		t.Fatalf("not re-established: %+v", st)
 	}
 }
+
+// TestNATKeepalive: only the side behind the NAT sends keepalives, one
+// per silent interval, from its NAT-T port to the peer's.
+func TestNATKeepalive(t *testing.T) {
+	nat := netip.MustParseAddr("198.51.100.1")
+	tests := []struct {
+		name      string
+		natted    bool // A behind a NAT
+		keepalive time.Duration
+		wantA     int // keepalives from A over three intervals
+	}{
+		{"behind a NAT", true, 0, 3},
+		{"behind a NAT, shorter interval", true, 5 * time.Second, 12},
+		{"behind a NAT, keepalives off", true, -1, 0},
+		{"no NAT", false, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPair(t, pairOpts{mode: kernel.ModeTransport, aConfig: func(c *Config) { c.KeepaliveInterval = tt.keepalive }})
+			if tt.natted {
+				p.pb.Remote = nat
+				natRewrite(p, nat)
+			}
+			p.start(t)
+			if sa, sb := p.a.only(t), p.b.only(t); sa.State != "established" || sb.State != "established" {
+				t.Fatalf("states %s / %s", sa.State, sb.State)
+			}
+			p.advance(t, 3*DefaultKeepaliveInterval)
+			if got := p.net.keepalivesFrom(p.a.addr); got != tt.wantA {
+				t.Fatalf("A sent %d keepalives, want %d", got, tt.wantA)
+			}
+			// B sees A behind a NAT but is not behind one itself.
+			if got := p.net.keepalivesFrom(p.b.addr); got != 0 {
+				t.Fatalf("B sent %d keepalives, want none", got)
+			}
+			for _, d := range p.net.keepalives {
+				if d.from != netip.AddrPortFrom(p.a.addr, 4500) || d.to != netip.AddrPortFrom(p.b.addr, 4500) {
+					t.Fatalf("keepalive %v -> %v, want between the NAT-T ports", d.from, d.to)
+				}
+			}
+		})
+	}
+}
+
+// TestNATKeepaliveDeferredAndStopped: IKE traffic to the peer postpones
+// the keepalive by a whole interval, and deleting the SA (from either
+// side) ends them.
+func TestNATKeepaliveDeferredAndStopped(t *testing.T) {
+	for _, deleter := range []string{"a", "b"} {
+		t.Run("deleted by "+deleter, func(t *testing.T) {
+			p := newPair(t, pairOpts{mode: kernel.ModeTransport})
+			nat := netip.MustParseAddr("198.51.100.1")
+			p.pb.Remote = nat
+			natRewrite(p, nat)
+			p.start(t)
+			const half = DefaultKeepaliveInterval / 2
+			p.advance(t, half)
+			// A rekeys its CHILD_SA: IKE traffic to B halfway through.
+			c := p.a.kernelSet(t).SAs[0]
+			p.a.engine.HandleKernelEvent(kernel.Event{Kind: kernel.EventSoftExpire, Expire: kernel.Expire{SA: c.ID(), Reqid: c.Reqid}})
+			p.net.run(t)
+			p.advance(t, half)
+			if got := p.net.keepalivesFrom(p.a.addr); got != 0 {
+				t.Fatalf("%d keepalives one interval after the handshake despite the rekey traffic, want 0", got)
+			}
+			p.advance(t, half)
+			if got := p.net.keepalivesFrom(p.a.addr); got != 1 {
+				t.Fatalf("%d keepalives one interval after the rekey, want 1", got)
+			}
+			if deleter == "a" {
+				if err := p.a.engine.Terminate("b"); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := p.b.engine.Terminate("a"); err != nil {
+				t.Fatal(err)
+			}
+			p.net.run(t)
+			p.checkDown(t)
+			// A "start" peer retries after a peer's delete: let the retry
+			// fail, so any keepalive would come from the deleted SA.
+			p.net.drop = func(datagram) bool { return true }
+			p.advance(t, 3*DefaultKeepaliveInterval)
+			if got := p.net.keepalivesFrom(p.a.addr); got != 1 {
+				t.Fatalf("%d keepalives after the SA was deleted, want none more than the 1 before", got)
+			}
+		})
+	}
+}
