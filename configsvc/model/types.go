@@ -63,7 +63,7 @@ var valueTypes = map[string]*ValueType{
 	"cidr":          {Name: "prefix", Help: "a network prefix with host bits zero, e.g. 10.1.0.0/24", Canon: canonCIDR},
 	"name":          {Name: "name", Help: "a name of 1..64 letters, digits, '.', '-' or '_' starting with a letter or digit", Canon: canonName},
 	"identity":      {Name: "identity", Help: `an identity: a DN such as "C=CH, O=Example, CN=gw1", a FQDN, user@fqdn or an IP address`, Canon: canonIdentity},
-	"dn-pattern":    {Name: "dn-pattern", Help: `a DN pattern such as "C=CH, O=Example, CN=*" (* as wildcard in values)`, Canon: canonDNPattern},
+	"dn-pattern":    {Name: "dn-pattern", Help: `a DN pattern such as "C=CH, O=Example, CN=*" (a value of exactly * matches any value)`, Canon: canonDNPattern},
 	"mode":          {Name: "mode", Help: "an IPsec mode", Enum: []string{string(ModeTransport), string(ModeTunnel)}},
 	"start-action":  {Name: "action", Help: "a start action", Enum: []string{string(StartNone), string(StartStart), string(StartTrap)}},
 	"crl-mode":      {Name: "crl-mode", Help: "a CRL mode", Enum: []string{string(CRLStrict), string(CRLRelaxed)}},
