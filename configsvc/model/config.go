@@ -94,7 +94,7 @@ type IPsec struct {
 type Peer struct {
 	Address         netip.Addr     `cfg:"address" type:"ipaddr" help:"peer IPv4 or IPv6 address; unset: respond only"`
 	RemoteID        string         `cfg:"remote-id" type:"identity" help:"exact remote identity: DN, FQDN, email or IP address"`
-	RemoteIDPattern string         `cfg:"remote-id-pattern" type:"dn-pattern" help:"remote DN pattern; * in a value matches any characters"`
+	RemoteIDPattern string         `cfg:"remote-id-pattern" type:"dn-pattern" help:"remote DN pattern; a value of * matches any value of that attribute"`
 	LocalID         string         `cfg:"local-id" type:"identity" help:"local identity for this peer (overrides ipsec local-id)"`
 	Mode            Mode           `cfg:"mode" type:"mode" help:"IPsec mode"`
 	LocalTS         []netip.Prefix `cfg:"local-ts" type:"cidr" help:"local traffic selector, network prefix (repeatable)"`
