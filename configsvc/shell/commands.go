@@ -51,7 +51,7 @@ func configCommands() []*command {
 	return []*command{
 		{name: "set", help: "set a value in the candidate", args: "<path> <value>", run: (*Shell).set, complete: completeSet},
 		{name: "delete", help: "delete from the candidate", args: "<path> [value]", run: (*Shell).delete, complete: completeDelete},
-		{name: "show", help: "show the candidate as set lines", args: "[path]", run: (*Shell).showCandidate, complete: completeDelete},
+		{name: "show", help: "show the candidate as set lines", args: "[path]", run: (*Shell).showCandidate, complete: completeCandidatePath},
 		{name: "compare", help: "changes from running to candidate, or between revisions N M", args: "[N M]", run: (*Shell).compare, complete: completeRevision},
 		{name: "commit", help: "validate and make the candidate running", args: "[comment]", run: (*Shell).commit},
 		{name: "discard", help: "drop changes: candidate = running", run: (*Shell).discard},

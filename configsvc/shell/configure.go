@@ -24,12 +24,18 @@ func (sh *Shell) set(args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("set what? expected one of %s", childNames(model.Schema()))
 	}
+	if isConsolePassword(args) {
+		return sh.setConsolePassword(args[len(consolePasswordPath):])
+	}
 	ctx, cancel := sh.ctx()
 	defer cancel()
 	return sh.sess.Set(ctx, args)
 }
 
 func (sh *Shell) delete(args []string) error {
+	if isConsolePassword(args) {
+		return sh.deleteConsolePassword(args[len(consolePasswordPath):])
+	}
 	ctx, cancel := sh.ctx()
 	defer cancel()
 	return sh.sess.Delete(ctx, args)
@@ -162,10 +168,15 @@ func (sh *Shell) candidate() *model.Config {
 }
 
 func completeSet(sh *Shell, args []string, partial string) []model.Choice {
-	return model.Complete(sh.candidate(), args, partial, false)
+	return withPasswordChoice(model.Complete(sh.candidate(), args, partial, false), args, partial, setPasswordHelp)
 }
 
 func completeDelete(sh *Shell, args []string, partial string) []model.Choice {
+	return withPasswordChoice(completeCandidatePath(sh, args, partial), args, partial, deletePasswordHelp)
+}
+
+// completeCandidatePath offers the candidate's paths, as show takes them.
+func completeCandidatePath(sh *Shell, args []string, partial string) []model.Choice {
 	return model.Complete(sh.candidate(), args, partial, true)
 }
 

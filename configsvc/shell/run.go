@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,18 +34,12 @@ func Run(env Env, in io.Reader, out io.Writer, interactive bool) error {
 	var lr lineReader
 	var sh *Shell
 	if interactive {
-		keys := &consoleKeys{r: in}
-		t := term.NewTerminal(struct {
-			io.Reader
-			io.Writer
-		}{keys, out}, "")
-		sh = New(env, t)
-		t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
-			return sh.onKey(t, line, pos, key)
+		tr := newTTYReader(in, out)
+		sh = New(env, tr.t)
+		tr.t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
+			return sh.onKey(tr.t, line, pos, key)
 		}
-		h := &pausableHistory{History: t.History}
-		t.History = h
-		lr = &ttyReader{t: t, history: h, keys: keys}
+		lr = tr
 	} else {
 		sh = New(env, out)
 		lr = &pipeReader{in: bufio.NewReader(in), out: out}
@@ -115,10 +110,29 @@ func (sh *Shell) login(lr lineReader) error {
 	return fmt.Errorf("login failed after %d tries", maxLoginTries)
 }
 
+// historyForgetter is a lineReader with a command history that can drop
+// the line just entered (one that held a password).
+type historyForgetter interface {
+	forgetNewest()
+}
+
 type ttyReader struct {
 	t       *term.Terminal
-	history *pausableHistory
+	history *consoleHistory
 	keys    *consoleKeys
+}
+
+// newTTYReader runs x/term's line editor on in/out (a raw terminal), with
+// Ctrl-C handling and a history the shell controls.
+func newTTYReader(in io.Reader, out io.Writer) *ttyReader {
+	keys := &consoleKeys{r: in}
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{keys, out}, "")
+	h := &consoleHistory{}
+	t.History = h
+	return &ttyReader{t: t, history: h, keys: keys}
 }
 
 func (r *ttyReader) readLine(prompt string) (string, error) {
@@ -139,19 +153,45 @@ func (r *ttyReader) readPasted() (string, error) {
 	return line, err
 }
 
-// pausableHistory is x/term's history that ignores lines while paused.
-type pausableHistory struct {
-	term.History
-	paused bool
+// maxHistory is how many lines Up can recall (x/term's default).
+const maxHistory = 100
+
+// consoleHistory is the command history for x/term: it ignores lines
+// while paused (pastes, passwords) and can drop the newest line.
+type consoleHistory struct {
+	entries []string // oldest first
+	paused  bool
 }
 
-func (h *pausableHistory) Add(entry string) {
-	if !h.paused {
-		h.History.Add(entry)
+func (h *consoleHistory) Add(entry string) {
+	if h.paused {
+		return
+	}
+	if len(h.entries) == maxHistory {
+		h.entries = slices.Delete(h.entries, 0, 1)
+	}
+	h.entries = append(h.entries, entry)
+}
+
+func (h *consoleHistory) Len() int { return len(h.entries) }
+
+// At returns the idx-th newest line; 0 is the newest.
+func (h *consoleHistory) At(idx int) string { return h.entries[len(h.entries)-1-idx] }
+
+// readPassword reads without echo. x/term keeps no-echo lines out of the
+// history already; pausing it keeps that true whatever x/term does.
+func (r *ttyReader) readPassword(prompt string) (string, error) {
+	r.history.paused = true
+	defer func() { r.history.paused = false }()
+	return r.t.ReadPassword(prompt)
+}
+
+// forgetNewest drops the line just entered from the history.
+func (r *ttyReader) forgetNewest() {
+	if n := len(r.history.entries); n > 0 {
+		r.history.entries = r.history.entries[:n-1]
 	}
 }
-
-func (r *ttyReader) readPassword(prompt string) (string, error) { return r.t.ReadPassword(prompt) }
 
 type pipeReader struct {
 	in  *bufio.Reader
