@@ -3,7 +3,7 @@
 //
 //	ikesvc -config FILE -kernel netlink|memory -control SOCKET [-listen ADDR]
 //	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock
-//	ikesvc -control SOCKET show|initiate PEER|terminate PEER
+//	ikesvc -control SOCKET show|crls|initiate PEER|terminate PEER
 //
 // Exit code 125 means "nothing to do, do not restart me": no ipsec peers in
 // -config and no configsvc to follow.
@@ -209,6 +209,8 @@ func runClient(socket string, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ikesvc: show: %v\n", err)
 			return 1
 		}
+	case args[0] == "crls" && len(args) == 1:
+		return runCRLs(ctx, c, stdout, stderr)
 	case args[0] == "initiate" && len(args) == 2:
 		if err := c.Initiate(ctx, args[1]); err != nil {
 			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
@@ -220,7 +222,7 @@ func runClient(socket string, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	default:
-		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, initiate PEER or terminate PEER\n", args)
+		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER or terminate PEER\n", args)
 		return 2
 	}
 	return 0
