@@ -24,7 +24,17 @@ type childSA struct {
 	created           time.Time
 	rekeyAfter        time.Duration
 	rekey             *timer
-	rekeying          bool
+	rekeying          bool // our rekey of it is queued or in flight
+	rekeySent         bool // ... and its request has gone out
+
+	// After a rekey (RFC 7296 2.8.1; collision.go). superseded: a newer
+	// CHILD_SA took over and the peer is to delete this one (we do after
+	// SupersededDeleteDelay if it does not); deleting: our Delete of it
+	// is in flight; peerRekey: the peer's rekey of it, answered while our
+	// own was in flight (a collision, resolved when ours completes).
+	superseded bool
+	deleting   bool
+	peerRekey  *rekeyOutcome
 
 	// While being proposed by us.
 	proposals []suite.Proposal
@@ -263,7 +273,8 @@ func (sa *ikeSA) completeChild(c *childSA, m *wire.Message, weInitiated bool, ni
 		return err
 	}
 	sa.setChildKeys(c, keys, weInitiated)
-	sa.addChild(c)
+	// An IKE SA rekey may have moved the CHILD_SAs on meanwhile.
+	sa.current().addChild(c)
 	return nil
 }
 
@@ -461,6 +472,16 @@ func (sa *ikeSA) removeChild(c *childSA) {
 
 // releaseFirstChild drops a CHILD_SA proposed in IKE_AUTH that never came up.
 func (sa *ikeSA) releaseFirstChild() { sa.firstChild = nil }
+
+// hasChild reports whether c is still one of sa's CHILD_SAs.
+func (sa *ikeSA) hasChild(c *childSA) bool {
+	for _, x := range sa.children {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
 
 func (sa *ikeSA) childByOutSPI(spi uint32) *childSA {
 	for _, c := range sa.children {

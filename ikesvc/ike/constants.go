@@ -46,6 +46,12 @@ const (
 	// of an IKE SA behind a NAT when the config sets none: the UDP
 	// mappings of common NATs outlive it.
 	DefaultKeepaliveInterval = 20 * time.Second
+	// SupersededDeleteDelay is how long an SA replaced by a rekey the
+	// peer initiated waits for the peer's Delete (RFC 7296 2.8: the rekey's
+	// initiator deletes the old SA, and after a collision the redundant
+	// new one) before we delete it ourselves; it outlasts the peer's
+	// retransmissions of that Delete.
+	SupersededDeleteDelay = 2 * time.Minute
 	// ReplayWindow is the ESP anti-replay window installed with every SA
 	// (the kernel's legacy bitmap holds 32 without ESN).
 	ReplayWindow = 32

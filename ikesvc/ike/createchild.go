@@ -13,9 +13,16 @@ const rekeyRetry = time.Minute
 
 // rekeyChild starts a CREATE_CHILD_SA that replaces c (RFC 7296 2.8): the
 // new pair is installed next to the old one, and only then is the old one
-// deleted, so traffic never meets a missing SA.
+// deleted, so traffic never meets a missing SA. When the peer rekeys c at
+// the same time, collision.go decides which new pair stays. A superseded c
+// whose Delete never came from the peer is deleted here instead.
 func (sa *ikeSA) rekeyChild(c *childSA) {
-	if c.rekeying || sa.state != StateEstablished {
+	if c.rekeying || c.deleting || sa.state != StateEstablished || !sa.hasChild(c) {
+		return
+	}
+	if c.superseded {
+		sa.e.log.Verbosef("ike: peer %s: the peer did not delete superseded CHILD_SA %08x_i %08x_o within %v", sa.peerName(), c.inSPI, c.outSPI, SupersededDeleteDelay)
+		sa.deleteChild(c, "superseded")
 		return
 	}
 	if sa.rekeyingIKE {
@@ -25,6 +32,11 @@ func (sa *ikeSA) rekeyChild(c *childSA) {
 	c.rekeying = true
 	var next *childSA
 	sa.queueRequest(wire.ExchangeCreateChildSA, func() []wire.Payload {
+		if c.superseded || c.deleting || !sa.hasChild(c) {
+			// The peer rekeyed or deleted c while our request waited.
+			c.rekeying = false
+			return nil
+		}
 		n, payloads, err := sa.proposeChild(false, c)
 		if err != nil {
 			sa.e.log.Errorf("ike: peer %s: cannot rekey CHILD_SA %08x: %v", sa.peerName(), c.inSPI, err)
@@ -33,31 +45,42 @@ func (sa *ikeSA) rekeyChild(c *childSA) {
 			return nil
 		}
 		next = n
+		c.rekeySent = true
 		rekey := &wire.Notify{Protocol: wire.ProtocolESP, SPI: spiBytes(c.inSPI), Type: wire.NotifyRekeySA}
 		return append([]wire.Payload{rekey}, payloads...)
 	}, func(m *wire.Message) {
-		c.rekeying = false
+		c.rekeying, c.rekeySent = false, false
+		ni := next.ni // completeChild clears it
 		nonce, _ := m.Find(wire.PayloadNonce).(*wire.Nonce)
 		err := childError(m)
 		if err == nil && (nonce == nil || len(nonce.Data) < 16 || len(nonce.Data) > 256) {
 			err = errBadNonce
 		}
+		var nr []byte
 		if err == nil {
-			err = sa.completeChild(next, m, true, next.ni, bytes.Clone(nonce.Data))
+			nr = bytes.Clone(nonce.Data)
+			err = sa.completeChild(next, m, true, ni, nr)
 		}
+		// c lives where an IKE SA rekey meanwhile moved it.
+		owner := sa.current()
 		if err != nil {
-			sa.e.log.Errorf("ike: peer %s: rekeying CHILD_SA %08x failed: %v; retrying in %v", sa.peerName(), c.inSPI, err, rekeyRetry)
-			c.rekey.Mod(rekeyRetry)
+			owner.childRekeyFailed(c, err)
 			return
 		}
 		sa.e.log.Verbosef("ike: peer %s: CHILD_SA %08x rekeyed as %08x", sa.peerName(), c.inSPI, next.inSPI)
-		sa.deleteChild(c)
+		owner.childRekeyDone(c, &rekeyOutcome{child: next, ni: ni, nr: nr})
 	})
 }
 
 // deleteChild asks the peer to delete c and removes it once confirmed.
-func (sa *ikeSA) deleteChild(c *childSA) {
+// It sends one Delete per CHILD_SA, however often it is called.
+func (sa *ikeSA) deleteChild(c *childSA, why string) {
 	c.rekey.Del()
+	if c.deleting {
+		return
+	}
+	c.deleting = true
+	sa.e.log.Verbosef("ike: peer %s: deleting CHILD_SA %08x_i %08x_o (%s)", sa.peerName(), c.inSPI, c.outSPI, why)
 	sa.queueRequest(wire.ExchangeInformational, func() []wire.Payload {
 		return []wire.Payload{&wire.Delete{Protocol: wire.ProtocolESP, SPIs: []uint32{c.inSPI}}}
 	}, func(*wire.Message) {
@@ -87,9 +110,16 @@ func (sa *ikeSA) consumeCreateChildRequest(m *wire.Message) {
 			return
 		}
 		spi := binary.BigEndian.Uint32(n.SPI)
-		if old = sa.childByOutSPI(spi); old == nil {
+		if old = sa.current().childByOutSPI(spi); old == nil {
 			sa.e.log.Errorf("ike: peer %s: rekey of unknown CHILD_SA %08x", sa.peerName(), spi)
 			sa.respond(m, []wire.Payload{&wire.Notify{Protocol: wire.ProtocolESP, SPI: n.SPI, Type: wire.NotifyChildSANotFound}})
+			return
+		}
+		if old.deleting || old.superseded {
+			// RFC 7296 2.25.1: a CHILD_SA on its way out is not rekeyed;
+			// the peer learns of its successor or its Delete shortly.
+			sa.e.log.Verbosef("ike: peer %s: refused rekey of CHILD_SA %08x_i %08x_o: it is being deleted", sa.peerName(), old.inSPI, old.outSPI)
+			sa.respond(m, []wire.Payload{notifyPayload(wire.NotifyTemporaryFailure, nil)})
 			return
 		}
 	}
@@ -98,15 +128,16 @@ func (sa *ikeSA) consumeCreateChildRequest(m *wire.Message) {
 		sa.respond(m, []wire.Payload{notifyPayload(wire.NotifyTemporaryFailure, nil)})
 		return
 	}
-	payloads, c, fail := sa.acceptChild(m, false, bytes.Clone(nonce.Data), nr, old)
+	ni := bytes.Clone(nonce.Data)
+	payloads, c, fail := sa.acceptChild(m, false, ni, nr, old)
 	if fail != nil {
 		sa.respond(m, []wire.Payload{fail})
 		return
 	}
-	sa.addChild(c)
+	owner := sa.current()
+	owner.addChild(c)
 	if old != nil {
-		// The peer deletes the old one; do not rekey it ourselves meanwhile.
-		old.rekey.Del()
+		owner.childRekeyedByPeer(old, &rekeyOutcome{child: c, ni: ni, nr: nr})
 	}
 	sa.respond(m, payloads)
 }

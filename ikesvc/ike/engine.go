@@ -311,7 +311,7 @@ func (e *Engine) HandleKernelEvent(ev kernel.Event) {
 						e.log.Errorf("ike: peer %s: CHILD_SA %08x_i %08x_o hit its hard lifetime; deleting it", sa.peerName(), c.inSPI, c.outSPI)
 						sa.removeChild(c)
 						e.syncKernel()
-						sa.deleteChild(c) // tell the peer; c is already gone here
+						sa.deleteChild(c, "hard lifetime") // tell the peer; c is already gone here
 					}
 					return
 				}

@@ -122,6 +122,26 @@ type testNet struct {
 	// keepalives records the NAT-keepalives sent (never delivered: the
 	// receiving socket drops them before IKE sees them).
 	keepalives []datagram
+	// hold, when set, decides per datagram whether it waits in held
+	// (delayed, not lost) until release.
+	hold func(d datagram) bool
+	held []datagram
+}
+
+// release puts the held datagrams that match (all when match is nil)
+// back in flight, in their order.
+func (n *testNet) release(match func(d datagram) bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var keep []datagram
+	for _, d := range n.held {
+		if match == nil || match(d) {
+			n.queue = append(n.queue, d)
+		} else {
+			keep = append(keep, d)
+		}
+	}
+	n.held = keep
 }
 
 func newTestNet() *testNet { return &testNet{engines: map[netip.Addr]*Engine{}} }
@@ -171,6 +191,11 @@ func (n *testNet) run(t testing.TB) {
 		d := n.queue[0]
 		n.queue = n.queue[1:]
 		drop := n.drop
+		if n.hold != nil && n.hold(d) {
+			n.held = append(n.held, d)
+			n.mu.Unlock()
+			continue
+		}
 		if n.rewrite != nil {
 			d = n.rewrite(d)
 		}
@@ -188,7 +213,8 @@ type logBuffer struct {
 	mu     sync.Mutex
 	t      testing.TB
 	errors []string
-	quiet  bool // fuzz functions may not call the outer t.Logf
+	lines  []string // every line, verbose and error
+	quiet  bool     // fuzz functions may not call the outer t.Logf
 }
 
 func (l *logBuffer) logf(f string, a ...any) {
@@ -202,10 +228,20 @@ func (l *logBuffer) logf(f string, a ...any) {
 
 func (l *logBuffer) logger(name string) Logger {
 	return Logger{
-		Verbosef: func(f string, a ...any) { l.logf("%s: "+f, append([]any{name}, a...)...) },
+		Verbosef: func(f string, a ...any) {
+			l.mu.Lock()
+			if !l.quiet { // fuzzing would pile lines up
+				l.lines = append(l.lines, fmt.Sprintf(f, a...))
+			}
+			l.mu.Unlock()
+			l.logf("%s: "+f, append([]any{name}, a...)...)
+		},
 		Errorf: func(f string, a ...any) {
 			l.mu.Lock()
 			l.errors = append(l.errors, fmt.Sprintf(f, a...))
+			if !l.quiet {
+				l.lines = append(l.lines, fmt.Sprintf(f, a...))
+			}
 			l.mu.Unlock()
 			l.logf("%s: ERROR "+f, append([]any{name}, a...)...)
 		},
@@ -219,6 +255,19 @@ func (l *logBuffer) count(s string) int {
 	n := 0
 	for _, e := range l.errors {
 		if strings.Contains(e, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// countLines is how many lines, verbose or error, satisfy match.
+func (l *logBuffer) countLines(match func(string) bool) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if match(line) {
 			n++
 		}
 	}

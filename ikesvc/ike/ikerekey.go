@@ -13,10 +13,18 @@ import (
 
 // rekeyIKE starts a CREATE_CHILD_SA that replaces the IKE SA (RFC 7296
 // 2.18): the CHILD_SAs move to the new IKE SA, then the old one is deleted.
-// Simultaneous rekeys (2.8.2) are not resolved by nonce comparison: the
-// responder's later timer makes them rare, and the loser's duplicate SA is
-// deleted by its own rekey or expires by DPD.
+// The responder's later timer makes simultaneous rekeys rare; when both
+// ends rekey at once anyway, collision.go keeps one new IKE SA by nonce
+// comparison (2.8.2). A superseded SA the peer failed to delete within
+// SupersededDeleteDelay is deleted here instead of being rekeyed.
 func (sa *ikeSA) rekeyIKE() {
+	if sa.superseded {
+		if sa.state == StateEstablished {
+			sa.e.log.Verbosef("ike: peer %s: the peer did not delete superseded IKE SA %x within %v", sa.peerName(), sa.ourSPI(), SupersededDeleteDelay)
+			sa.delete()
+		}
+		return
+	}
 	if sa.rekeyingIKE || sa.state != StateEstablished || sa.peer == nil {
 		return
 	}
@@ -54,15 +62,19 @@ func (sa *ikeSA) rekeyIKE() {
 		}
 	}, func(m *wire.Message) {
 		sa.rekeyingIKE = false
+		sa.successorSA = nil
 		err := sa.completeIKERekey(next, m, ni, ke)
 		if err != nil {
 			delete(sa.e.sas, next.spiI)
+			if sa.adoptPeerSuccessor() {
+				sa.e.log.Verbosef("ike: peer %s: our IKE SA rekey failed (%v); the peer's stands", sa.peerName(), err)
+				return
+			}
 			sa.e.log.Errorf("ike: peer %s: rekeying IKE SA %x failed: %v; retrying in %v", sa.peerName(), sa.ourSPI(), err, rekeyRetry)
 			sa.ikeRekey.Mod(rekeyRetry)
 			return
 		}
-		sa.handOver(next)
-		sa.delete()
+		sa.ikeRekeyDone(next)
 	})
 }
 
@@ -141,10 +153,20 @@ func (sa *ikeSA) keyIKESuccessor(next *ikeSA, s suite.Suite, secret, ni, nr []by
 	return err
 }
 
-// handOver moves the CHILD_SAs to next and makes it the established SA.
-func (sa *ikeSA) handOver(next *ikeSA) {
+// establishSuccessor makes next, keyed by a rekey of sa, an established
+// IKE SA of its own, still without CHILD_SAs.
+func (sa *ikeSA) establishSuccessor(next *ikeSA) {
 	next.state = StateEstablished
 	next.established = sa.e.now()
+	sa.e.sas[next.ourSPI()] = next
+	next.timersEstablished()
+}
+
+// handOver moves the CHILD_SAs to next and makes it the established SA.
+func (sa *ikeSA) handOver(next *ikeSA) {
+	if next.state != StateEstablished {
+		sa.establishSuccessor(next)
+	}
 	for _, c := range sa.children {
 		c.rekey.Del()
 		remaining := c.created.Add(c.rekeyAfter).Sub(sa.e.now())
@@ -153,8 +175,7 @@ func (sa *ikeSA) handOver(next *ikeSA) {
 		next.children = append(next.children, c)
 	}
 	sa.children = nil
-	sa.e.sas[next.ourSPI()] = next
-	next.timersEstablished()
+	sa.handedTo = next
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x rekeyed as %x", sa.peerName(), sa.ourSPI(), next.ourSPI())
 }
 
@@ -211,7 +232,15 @@ func (sa *ikeSA) consumeIKERekeyRequest(m *wire.Message, saP *wire.SA, nonce *wi
 		&wire.Nonce{Data: nr},
 		&wire.KE{Group: uint16(choice.Suite.DH), Data: ke.PublicKey()},
 	})
+	if sa.rekeyingIKE {
+		// Both ends rekey at once (RFC 7296 2.8.2): the CHILD_SAs stay
+		// here until our own exchange completes and the nonces decide.
+		sa.e.log.Verbosef("ike: peer %s: IKE SA %x rekeyed by both ends at once", sa.peerName(), sa.ourSPI())
+		sa.establishSuccessor(next)
+		sa.peerSuccessor = next
+		return
+	}
 	// The old SA stays until the peer deletes it; it has no children left.
-	sa.ikeRekey.Del()
 	sa.handOver(next)
+	sa.supersede()
 }

@@ -14,12 +14,16 @@ var errBadNonce = errors.New("nonce missing or not 16-256 bytes")
 func (sa *ikeSA) consumeInformationalRequest(m *wire.Message) {
 	var ours []uint32
 	removed := false
+	owner := sa.current() // CHILD_SAs may have moved on in an IKE SA rekey
 	for _, p := range m.Protected {
 		switch p := p.(type) {
 		case *wire.Delete:
 			switch p.Protocol {
 			case wire.ProtocolIKE:
 				sa.e.log.Verbosef("ike: peer %s: peer deleted IKE SA %x", sa.peerName(), sa.ourSPI())
+				// A Delete overtaking the answer to our colliding rekey:
+				// the peer's new IKE SA won and takes the CHILD_SAs.
+				sa.adoptPeerSuccessor()
 				sa.respond(m, nil)
 				// A "start" peer comes back after RestartDelay: the other
 				// side may only be reloading its configuration.
@@ -27,9 +31,13 @@ func (sa *ikeSA) consumeInformationalRequest(m *wire.Message) {
 				return
 			case wire.ProtocolESP:
 				for _, spi := range p.SPIs {
-					if c := sa.childByOutSPI(spi); c != nil {
-						ours = append(ours, c.inSPI)
-						sa.removeChild(c)
+					if c := owner.childByOutSPI(spi); c != nil {
+						// Both ends deleting at once (RFC 7296 1.4.1): our
+						// own Delete already names our half.
+						if !c.deleting {
+							ours = append(ours, c.inSPI)
+						}
+						owner.removeChild(c)
 						removed = true
 						sa.e.log.Verbosef("ike: peer %s: peer deleted CHILD_SA %08x_i %08x_o", sa.peerName(), c.inSPI, c.outSPI)
 					}

@@ -67,6 +67,15 @@ type ikeSA struct {
 	retransmit, lifetime, dpd, ikeRekey, keepalive *timer
 	rekeyingIKE                                    bool
 	successorSA                                    *ikeSA // reserved while we rekey the IKE SA
+	// peerSuccessor is the peer's rekey of this IKE SA, answered while our
+	// own was in flight: a collision, resolved when ours completes
+	// (collision.go). superseded: another IKE SA took over and the peer is
+	// to delete this one (we do after SupersededDeleteDelay otherwise).
+	peerSuccessor *ikeSA
+	superseded    bool
+	// handedTo is the IKE SA our CHILD_SAs moved to in a rekey: exchanges
+	// still running here about CHILD_SAs finish there (RFC 7296 2.18).
+	handedTo *ikeSA
 }
 
 type request struct {
@@ -88,6 +97,15 @@ func (sa *ikeSA) ourSPI() uint64 {
 		return sa.spiI
 	}
 	return sa.spiR
+}
+
+// current is the IKE SA that now holds sa's CHILD_SAs: sa, or the end of
+// its chain of rekeys.
+func (sa *ikeSA) current() *ikeSA {
+	for sa.handedTo != nil {
+		sa = sa.handedTo
+	}
+	return sa
 }
 
 func (sa *ikeSA) peerName() string {
@@ -341,6 +359,8 @@ func (sa *ikeSA) close(restart bool) {
 	if sa.state == StateClosed {
 		return
 	}
+	// Our children live on in the peer's colliding rekey, if there is one.
+	sa.adoptPeerSuccessor()
 	sa.state = StateClosed
 	sa.timersStop()
 	sa.pending = nil
