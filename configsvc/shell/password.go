@@ -72,11 +72,11 @@ func (sh *Shell) setConsolePassword(extra []string) error {
 	if sh.in == nil {
 		return errors.New("no console to read a password from")
 	}
-	pw, err := sh.in.readPassword("New password: ")
+	pw, err := sh.in.readNewPassword("New password: ")
 	if err != nil {
 		return passwordReadError(err)
 	}
-	again, err := sh.in.readPassword("Retype new password: ")
+	again, err := sh.in.readNewPassword("Retype new password: ")
 	if err != nil {
 		return passwordReadError(err)
 	}
@@ -100,8 +100,15 @@ func (sh *Shell) setConsolePassword(extra []string) error {
 	return sh.sess.Set(ctx, append(slices.Clone(consolePasswordHashPath), string(hash)))
 }
 
+// errPasswordAborted is returned when the admin presses Ctrl-C or Ctrl-D
+// at a new-password prompt on the terminal.
+var errPasswordAborted = errors.New("aborted; password not changed")
+
 func passwordReadError(err error) error {
-	if err == io.EOF {
+	switch err {
+	case errPasswordAborted:
+		return err
+	case io.EOF:
 		return errors.New("password entry ended; password not changed")
 	}
 	return fmt.Errorf("reading the password: %w", err)

@@ -233,6 +233,41 @@ func TestPasswordNotInTerminalHistory(t *testing.T) {
 	}
 }
 
+// TestNewPasswordAbortOnTerminal: Ctrl-C or Ctrl-D at a new-password
+// prompt abandon the change and keep the login (Ctrl-D elsewhere logs out).
+func TestNewPasswordAbortOnTerminal(t *testing.T) {
+	const typed = "Half-typed-99"
+	tests := []struct {
+		name    string
+		answers []string // one chunk per console read, as typed
+	}{
+		{"Ctrl-C at the first prompt", []string{typed, "\x03"}},
+		{"Ctrl-D at the first prompt", []string{"\x04"}},
+		{"Ctrl-C at the retype prompt", []string{typed + "\r", "Half", "\x03"}},
+		{"Ctrl-D at the retype prompt", []string{typed + "\r", "\x04"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			chunks := append([]string{"configure\r", "set system console password\r"}, tt.answers...)
+			keys := &chunkReader{chunks: append(chunks, "compare\r", "exit\r", "show version\r")}
+			var out bytes.Buffer
+			if err := Run(f.env, keys, &out, true); err != nil {
+				t.Fatal(err)
+			}
+			got := out.String()
+			for _, want := range []string{"% aborted; password not changed\r\n", "no changes\r\n", "alixsec v1.2.3"} {
+				if !strings.Contains(got, want) {
+					t.Errorf("terminal output lacks %q:\n%q", want, got)
+				}
+			}
+			if strings.Contains(got, "Half") {
+				t.Errorf("terminal shows the typed password:\n%q", got)
+			}
+		})
+	}
+}
+
 // BenchmarkPasswordHash is the cost of one bcrypt hash at the cost the
 // board uses (see passwordHashCost).
 func BenchmarkPasswordHash(b *testing.B) {

@@ -20,6 +20,9 @@ const maxLoginTries = 3
 type lineReader interface {
 	readLine(prompt string) (string, error)
 	readPassword(prompt string) (string, error)
+	// readNewPassword reads a password being set: like readPassword, but
+	// Ctrl-C or Ctrl-D on a terminal return errPasswordAborted.
+	readNewPassword(prompt string) (string, error)
 	// readPasted reads one line of pasted data: no prompt, and kept out
 	// of the command history (Up should not scroll through base64).
 	readPasted() (string, error)
@@ -141,8 +144,8 @@ func (r *ttyReader) readLine(prompt string) (string, error) {
 }
 
 func (r *ttyReader) readPasted() (string, error) {
-	r.history.paused, r.keys.pasting = true, true
-	defer func() { r.history.paused, r.keys.pasting = false, false }()
+	r.history.paused, r.keys.abortable = true, true
+	defer func() { r.history.paused, r.keys.abortable = false, false }()
 	line, err := r.readLine("")
 	if err == term.ErrPasteIndicator { // a bracketed paste: just as good
 		err = nil
@@ -186,6 +189,16 @@ func (r *ttyReader) readPassword(prompt string) (string, error) {
 	return r.t.ReadPassword(prompt)
 }
 
+func (r *ttyReader) readNewPassword(prompt string) (string, error) {
+	r.keys.abortable = true
+	defer func() { r.keys.abortable = false }()
+	line, err := r.readPassword(prompt)
+	if line == pasteAbortLine {
+		return "", errPasswordAborted
+	}
+	return line, err
+}
+
 // forgetNewest drops the line just entered from the history.
 func (r *ttyReader) forgetNewest() {
 	if n := len(r.history.entries); n > 0 {
@@ -209,21 +222,24 @@ func (r *pipeReader) readLine(prompt string) (string, error) {
 
 func (r *pipeReader) readPassword(prompt string) (string, error) { return r.readLine(prompt) }
 
+func (r *pipeReader) readNewPassword(prompt string) (string, error) { return r.readLine(prompt) }
+
 func (r *pipeReader) readPasted() (string, error) { return r.readLine("") }
 
-// pasteAbortLine is what Ctrl-C or Ctrl-D type while a paste is read; no
-// PEM line contains "!".
+// pasteAbortLine is what Ctrl-C or Ctrl-D type while a paste or a new
+// password is read; no PEM line contains "!", and it is too short to be a
+// password.
 const pasteAbortLine = "!abort"
 
 // consoleKeys turns Ctrl-C into Ctrl-U: x/term ends ReadLine on Ctrl-C
 // as on end of input (and keeps doing so, as it keeps the key in its
 // buffer), but on a router console Ctrl-C should only abandon the line
-// being typed, not the login. While a paste is read, Ctrl-C and Ctrl-D
-// type the line pasteAbortLine instead, which ends the paste.
+// being typed, not the login. While a paste or a new password is read,
+// Ctrl-C and Ctrl-D type the line pasteAbortLine instead, which ends it.
 type consoleKeys struct {
-	r       io.Reader
-	pasting bool   // set by the reader of a paste, on the same goroutine
-	pending []byte // expanded input not yet returned
+	r         io.Reader
+	abortable bool   // set by readers of a paste or new password, on the same goroutine
+	pending   []byte // expanded input not yet returned
 }
 
 func (c *consoleKeys) Read(p []byte) (int, error) {
@@ -236,7 +252,7 @@ func (c *consoleKeys) Read(p []byte) (int, error) {
 	var expanded []byte
 	for i, b := range p[:n] {
 		switch {
-		case c.pasting && (b == 3 || b == 4):
+		case c.abortable && (b == 3 || b == 4):
 			if expanded == nil {
 				expanded = append([]byte(nil), p[:i]...)
 			}
