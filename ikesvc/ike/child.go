@@ -421,7 +421,8 @@ func (sa *ikeSA) setChildKeys(c *childSA, keys suite.ChildKeys, weInitiated bool
 	c.rekeyAfter = sa.peer.cfg.rekeyTime()
 	if !weInitiated {
 		// The exchange's initiator rekeys on time; we step in only later,
-		// which avoids most rekey collisions.
+		// which avoids most rekey collisions (collision.go resolves the
+		// rest).
 		c.rekeyAfter += c.rekeyAfter / 10
 	}
 }

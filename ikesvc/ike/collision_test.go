@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"slices"
@@ -395,7 +394,64 @@ func TestIKERekeyCollision(t *testing.T) {
 			}
 			p.net.run(t)
 			p.checkDown(t)
-			_ = context.Background
+		})
+	}
+}
+
+// TestIKERekeyLateCollision: B's IKE SA rekey request is delayed until A
+// has completed its own rekey and is deleting the old IKE SA. A refuses it
+// with TEMPORARY_FAILURE (or, once the old SA is gone, never sees it); B
+// hands its CHILD_SA to A's new IKE SA, the one both ends keep.
+func TestIKERekeyLateCollision(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		deleteFirst bool // A's Delete of the old IKE SA reaches B first
+	}{
+		{"temporary failure", false},
+		{"delete first", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := collisionPair(t, false, time.Hour)
+			p.start(t)
+			p.checkUp(t, kernel.ModeTunnel)
+			before := p.a.only(t)
+
+			fromA := func(d datagram) bool { return d.from.Addr() == p.a.addr }
+			fromB := func(d datagram) bool { return d.from.Addr() == p.b.addr }
+			heldB := false
+			p.net.hold = func(d datagram) bool {
+				if fromB(d) && isRequest(wire.ExchangeCreateChildSA)(d) && !heldB {
+					heldB = true
+					return true
+				}
+				return !tc.deleteFirst && fromA(d) && isRequest(wire.ExchangeInformational)(d)
+			}
+			p.a.rekeyIKENow(t)
+			p.b.rekeyIKENow(t)
+			p.net.run(t)
+			p.net.release(fromB)
+			p.net.run(t)
+			p.net.hold = nil
+			p.net.release(nil)
+			p.net.run(t)
+
+			p.checkUp(t, kernel.ModeTunnel)
+			after := p.a.only(t)
+			if after.SPIi == before.SPIi || !after.Initiator || p.b.only(t).Initiator {
+				t.Fatalf("IKE SA %s/%s (initiator %v): want a's rekey to stand", after.SPIi, after.SPIr, after.Initiator)
+			}
+			if after.Children[0].InSPI != before.Children[0].InSPI {
+				t.Errorf("the CHILD_SA changed with the IKE SA rekey")
+			}
+			if n := p.b.log.countLines(containing("the peer's stands")); !tc.deleteFirst && n != 1 {
+				t.Errorf("b logged its refused rekey %d times, want 1", n)
+			}
+			noErrors(t, p.b)
+			p.advance(t, SupersededDeleteDelay+time.Second)
+			p.checkUp(t, kernel.ModeTunnel)
+			if now := p.a.only(t); now.SPIi != after.SPIi {
+				t.Fatalf("IKE SA changed after the collision settled: %s -> %s", after.SPIi, now.SPIi)
+			}
 		})
 	}
 }

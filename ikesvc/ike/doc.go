@@ -20,11 +20,23 @@
 // KeepaliveSender. Only IKE traffic counts as sent: the engine does not
 // see the kernel's ESP, so a busy tunnel still gets its keepalives.
 //
+// Rekeys (RFC 7296 2.8, 2.18): the new CHILD_SA or IKE SA comes up next
+// to the old one, which its rekey's initiator then deletes. When both
+// ends rekey the same SA at once, each answers the other's request and,
+// once both exchanges are done, the new SA created with the lowest of the
+// four nonces is deleted by its initiator while the other end deletes the
+// old SA (2.8.1, 2.8.2; collision.go): one SA is left, never two, and the
+// kernel ends with one pair of ESP SAs per CHILD_SA. A rekey request for
+// an SA we are deleting is refused with TEMPORARY_FAILURE, one for an SA
+// already gone with CHILD_SA_NOT_FOUND (2.25). An SA superseded by the
+// peer's rekey that the peer fails to delete goes after
+// SupersededDeleteDelay.
+//
 // Layout, as in wireguard-go's device package: constants.go holds the
 // timers, state.go the State type and its diagram, timers.go the timer
 // wrapper and the expiredX callbacks, and each exchange has its
 // Create/Consume pair (init.go, auth.go, createchild.go, ikerekey.go,
-// informational.go). child.go negotiates CHILD_SAs and kernelsync.go turns
+// informational.go); collision.go settles simultaneous rekeys. child.go negotiates CHILD_SAs and kernelsync.go turns
 // them into the one kernel.Set the reconcile-style backend wants.
 //
 // Concurrency: one mutex per Engine guards all state. Entry points

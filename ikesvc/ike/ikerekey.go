@@ -170,6 +170,9 @@ func (sa *ikeSA) handOver(next *ikeSA) {
 	for _, c := range sa.children {
 		c.rekey.Del()
 		remaining := c.created.Add(c.rekeyAfter).Sub(sa.e.now())
+		if c.superseded {
+			remaining = SupersededDeleteDelay // still waiting for the peer's Delete
+		}
 		c.rekey = sa.e.newTimer(func() { next.rekeyChild(c) })
 		c.rekey.Mod(max(remaining, 0))
 		next.children = append(next.children, c)

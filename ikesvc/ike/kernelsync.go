@@ -21,7 +21,9 @@ const maxPrefixesPerTS = 16
 // and the policies they and the trap peers need (kernel.Backend is
 // reconcile-style: each Apply states the whole desired set). Rekeyed
 // CHILD_SAs share their reqid and selectors with the old one, so both
-// pairs of SAs live side by side until the old one is deleted.
+// pairs of SAs live side by side until the old one is deleted; after a
+// rekey collision (collision.go) three pairs do, until the old and the
+// redundant new one are deleted and one pair per CHILD_SA is left.
 func (e *Engine) syncKernel() {
 	var set kernel.Set
 	seen := map[kernel.PolicyID]bool{}
