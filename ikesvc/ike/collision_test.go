@@ -143,11 +143,21 @@ func TestChildRekeyCollision(t *testing.T) {
 			beforeA, beforeB := p.a.only(t).Children[0], p.b.only(t).Children[0]
 			polA, polB := policyIDs(t, p.a), policyIDs(t, p.b)
 
+			p.a.kern.applied, p.b.kern.applied = nil, nil
 			p.a.engine.HandleKernelEvent(p.a.softExpire(t))
 			p.b.engine.HandleKernelEvent(p.b.softExpire(t))
 			p.net.run(t)
 
 			p.checkUp(t, kernel.ModeTunnel)
+			// Traffic never met a missing SA, and no more than the old and
+			// the two new pairs were ever installed.
+			for _, ep := range []*endpoint{p.a, p.b} {
+				for i, set := range ep.kern.applied {
+					if len(set.SAs) < 2 || len(set.SAs) > 6 {
+						t.Errorf("%s: kernel set %d during the collision holds %d SAs", ep.name, i, len(set.SAs))
+					}
+				}
+			}
 			afterA, afterB := p.a.only(t).Children[0], p.b.only(t).Children[0]
 			if afterA.InSPI == beforeA.InSPI || afterA.OutSPI == beforeA.OutSPI {
 				t.Fatalf("CHILD_SA not rekeyed: %s/%s", afterA.InSPI, afterA.OutSPI)
@@ -276,6 +286,7 @@ func TestChildRekeyLateCollision(t *testing.T) {
 			if n := p.b.log.count("rekeying CHILD_SA"); n != 0 {
 				t.Errorf("b reports its refused rekey as a failure to retry (%d times)", n)
 			}
+			noErrors(t, p.a, p.b)
 			// B does not retry a rekey of the old SA, and nothing else goes.
 			p.advance(t, SupersededDeleteDelay+time.Second)
 			p.checkUp(t, kernel.ModeTunnel)

@@ -111,7 +111,9 @@ func (sa *ikeSA) consumeCreateChildRequest(m *wire.Message) {
 		}
 		spi := binary.BigEndian.Uint32(n.SPI)
 		if old = sa.current().childByOutSPI(spi); old == nil {
-			sa.e.log.Errorf("ike: peer %s: rekey of unknown CHILD_SA %08x", sa.peerName(), spi)
+			// Also the end of a benign race: we deleted it after our own
+			// rekey while the peer's request was on its way (RFC 7296 2.25.1).
+			sa.e.log.Verbosef("ike: peer %s: rekey of unknown CHILD_SA %08x", sa.peerName(), spi)
 			sa.respond(m, []wire.Payload{&wire.Notify{Protocol: wire.ProtocolESP, SPI: n.SPI, Type: wire.NotifyChildSANotFound}})
 			return
 		}
