@@ -284,6 +284,13 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 		if srv.requests.Load() == 0 {
 			t.Errorf("board 1 made no request to the CDP before the CRL was published (want its first fetch at IKE_AUTH)")
 		}
+		// show pki tells the admin the CDP is failing (404: nothing
+		// published yet), before any peer is refused for it.
+		if out, err := moon.WaitOutput("show pki", "the CDP listed as FAILING with the 404", logTimeout, 3*time.Second, func(s string) bool {
+			return strings.Contains(s, "FAILING  "+cdpURL) && strings.Contains(s, "404")
+		}); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
 		srv.publish(der)
 		step("board 2 revoked, CRL published at the CDP (%d requests so far)", srv.requests.Load())
 	} else {
@@ -306,6 +313,15 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 		t.Logf("moon after revocation: show ipsec sa:\n%s", out)
 	}
 	step("board 1 tore the SA down")
+	if fetch {
+		out, err := moon.WaitOutput("show pki", "the CDP listed as OK with the revoking CRL", logTimeout, 3*time.Second, func(s string) bool {
+			return strings.Contains(s, "OK       "+cdpURL) && strings.Contains(s, "(1 revoked)")
+		})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		step("show pki: %s", strings.TrimSpace(out[strings.Index(out, "CRL distribution points:"):]))
+	}
 	if fetch && srv.served.Load() == 0 {
 		t.Errorf("the SA went down but the CDP never served the CRL")
 	}
