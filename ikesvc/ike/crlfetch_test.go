@@ -47,7 +47,16 @@ func TestFetchedCRLTearsDownRevokedPeer(t *testing.T) {
 	ca := newTestPKI(t, "Example", "ecdsa")
 	var mu sync.Mutex
 	var body []byte
+	// The CDP answers only once A's first attempt has been refused: the
+	// fetch runs on its own goroutine and could otherwise win the race
+	// against the IKE_AUTH it was started by.
+	cdpOpen := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-cdpOpen:
+		case <-r.Context().Done():
+			return
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		w.Write(body)
@@ -113,6 +122,7 @@ func TestFetchedCRLTearsDownRevokedPeer(t *testing.T) {
 	if n := p.b.log.count("no current CRL"); n == 0 {
 		t.Fatalf("b did not refuse the first attempt for want of a CRL: %q", p.b.log.errors)
 	}
+	close(cdpOpen)
 	waitUntil(t, "b's fetcher to store the CRL", func() bool { return trustB.CRLs().ForIssuer(ca.inter) != nil })
 
 	p.advance(t, RestartDelay+time.Second)
