@@ -128,8 +128,12 @@ func bench(ctx context.Context, o options, logw io.Writer) (rows []row, err erro
 	}
 	if !o.skipInsn {
 		logf("counting 386 softfloat instructions under qemu-i386 (%d handshakes)", o.k)
+		tools, err := prepareInsnTools(ctx, root, dir)
+		if err != nil {
+			return rows, fmt.Errorf("instruction count: %w", err)
+		}
 		ir, err := countInstructions(ctx, insnSpec{
-			repoRoot: root, dir: dir, credDir: credDir, ike: o.ike, esp: o.esp, warmup: 1, k: o.k,
+			tools: tools, credDir: credDir, ike: o.ike, esp: o.esp, warmup: 1, k: o.k,
 		})
 		if err != nil {
 			return rows, fmt.Errorf("instruction count: %w", err)
@@ -151,8 +155,7 @@ func verdict(ok bool) string {
 }
 
 // installDeps runs scripts/interop/deps.sh and, for the instruction count,
-// installs qemu-user (qemu-i386) and gcc (to build the plugin) when they
-// are missing and we are root.
+// the tools installInsnTools installs.
 func installDeps(ctx context.Context, root string, insn bool) error {
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "interop", "deps.sh"))
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -161,6 +164,12 @@ func installDeps(ctx context.Context, root string, insn bool) error {
 	if !insn {
 		return nil
 	}
+	return installInsnTools(ctx)
+}
+
+// installInsnTools installs qemu-user (qemu-i386) and gcc (to build the
+// plugin) when they are missing and we are root.
+func installInsnTools(ctx context.Context) error {
 	var missing []string
 	for _, t := range []struct{ tool, pkg string }{{"qemu-i386", "qemu-user"}, {"cc", "gcc"}} {
 		if _, err := exec.LookPath(t.tool); err != nil {
@@ -171,9 +180,9 @@ func installDeps(ctx context.Context, root string, insn bool) error {
 		return nil
 	}
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("missing Debian packages %s: apt-get install them (as root), or -skip-insn", strings.Join(missing, " "))
+		return fmt.Errorf("missing Debian packages %s: apt-get install them (as root), or -skip-insn and -skip-keygen", strings.Join(missing, " "))
 	}
-	cmd = exec.CommandContext(ctx, "apt-get", append([]string{"install", "-y", "-q"}, missing...)...)
+	cmd := exec.CommandContext(ctx, "apt-get", append([]string{"install", "-y", "-q"}, missing...)...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("apt-get install %s: %w: %s", strings.Join(missing, " "), err, out)

@@ -61,11 +61,12 @@ func parseInsnCount(text string) (insnCount, error) {
 }
 
 // insnSpec says what to count: k handshakes after warmup ones, with the
-// credentials in credDir, tools and scratch files in dir.
+// credentials in credDir, under tools.
 type insnSpec struct {
-	repoRoot, dir, credDir string
-	ike, esp               string
-	warmup, k              int
+	tools     insnTools
+	credDir   string
+	ike, esp  string
+	warmup, k int
 }
 
 // insnResult is the per-handshake figure and how it was reached.
@@ -75,52 +76,73 @@ type insnResult struct {
 	Count        insnCount
 }
 
-// countInstructions builds the 386 softfloat program, the qemu plugin,
-// and runs the in-process pair under qemu-i386 twice (warmup handshakes
-// only, then warmup+k) so that start-up costs cancel out of PerPair.
-func countInstructions(ctx context.Context, s insnSpec) (insnResult, error) {
+// insnTools are what counting needs: qemu-i386, this program built for
+// 386 softfloat, and the compiled plugin.
+type insnTools struct {
+	qemu, bin, plugin, dir string
+}
+
+// prepareInsnTools builds the 386 softfloat program and the qemu plugin
+// into dir.
+func prepareInsnTools(ctx context.Context, repoRoot, dir string) (insnTools, error) {
 	qemu, err := exec.LookPath("qemu-i386")
 	if err != nil {
-		return insnResult{}, errors.New("no qemu-i386 (Debian package qemu-user): this host cannot exec 386 binaries itself, so valgrind cannot count them")
+		return insnTools{}, errors.New("no qemu-i386 (Debian package qemu-user): this host cannot exec 386 binaries itself, so valgrind cannot count them")
 	}
-	bin := filepath.Join(s.dir, "ikebench-386")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./scripts/ikebench")
-	build.Dir = s.repoRoot
+	t := insnTools{qemu: qemu, bin: filepath.Join(dir, "ikebench-386"), plugin: filepath.Join(dir, "insnplugin.so"), dir: dir}
+	build := exec.CommandContext(ctx, "go", "build", "-o", t.bin, "./scripts/ikebench")
+	build.Dir = repoRoot
 	build.Env = append(os.Environ(), "GOARCH=386", "GO386=softfloat", "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		return insnResult{}, fmt.Errorf("build 386 softfloat program: %w: %s", err, out)
+		return insnTools{}, fmt.Errorf("build 386 softfloat program: %w: %s", err, out)
 	}
-	src := filepath.Join(s.dir, "insnplugin.c")
-	plugin := filepath.Join(s.dir, "insnplugin.so")
+	src := filepath.Join(dir, "insnplugin.c")
 	if err := os.WriteFile(src, []byte(insnPluginSource), 0o600); err != nil {
-		return insnResult{}, fmt.Errorf("write qemu plugin source: %w", err)
+		return insnTools{}, fmt.Errorf("write qemu plugin source: %w", err)
 	}
-	if out, err := exec.CommandContext(ctx, "cc", "-shared", "-fPIC", "-O2", "-o", plugin, src).CombinedOutput(); err != nil {
-		return insnResult{}, fmt.Errorf("compile qemu plugin: %w: %s", err, out)
+	if out, err := exec.CommandContext(ctx, "cc", "-shared", "-fPIC", "-O2", "-o", t.plugin, src).CombinedOutput(); err != nil {
+		return insnTools{}, fmt.Errorf("compile qemu plugin: %w: %s", err, out)
 	}
+	return t, nil
+}
+
+// count runs the 386 program with args under qemu-i386 and the plugin and
+// returns the plugin's output; name tells the runs' output files apart.
+func (t insnTools) count(ctx context.Context, name string, args ...string) (string, error) {
+	out := filepath.Join(t.dir, "insn-"+name+".txt")
+	cmd := exec.CommandContext(ctx, t.qemu, append([]string{"-plugin", t.plugin + ",out=" + out, t.bin}, args...)...)
+	// One P, as on the single-core Geode: the garbage collector runs
+	// in the goroutine that allocates, not beside the gate. No
+	// asynchronous preemption: qemu-user keeps one GDT for all guest
+	// threads, so the TLS entry each Go thread sets with
+	// set_thread_area is shared, and a signal return reloading %gs in
+	// another thread picks up the wrong g ("bad g in signal handler",
+	// even for hello world under QEMU 7.2).
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("qemu-i386 ikebench-386 %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return "", fmt.Errorf("qemu plugin wrote no count: %w", err)
+	}
+	return string(data), nil
+}
+
+// countInstructions runs the in-process pair under qemu-i386 twice
+// (warmup handshakes only, then warmup+k) so that start-up costs cancel
+// out of PerPair.
+func countInstructions(ctx context.Context, s insnSpec) (insnResult, error) {
 	run := func(k int) (insnCount, error) {
-		out := filepath.Join(s.dir, fmt.Sprintf("insn-%d.txt", k))
-		cmd := exec.CommandContext(ctx, qemu, "-plugin", plugin+",out="+out, bin,
+		text, err := s.tools.count(ctx, fmt.Sprintf("pair-%d", k),
 			"-mode", "pair", "-creds", s.credDir, "-ike", s.ike, "-esp", s.esp,
 			"-warmup", strconv.Itoa(s.warmup), "-k", strconv.Itoa(k))
-		// One P, as on the single-core Geode: the garbage collector runs
-		// in the goroutine that allocates, not beside the gate. No
-		// asynchronous preemption: qemu-user keeps one GDT for all guest
-		// threads, so the TLS entry each Go thread sets with
-		// set_thread_area is shared, and a signal return reloading %gs in
-		// another thread picks up the wrong g ("bad g in signal handler",
-		// even for hello world under QEMU 7.2).
-		cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return insnCount{}, fmt.Errorf("qemu-i386 ikebench-386 -mode pair -k %d: %w: %s", k, err, stderr.String())
-		}
-		data, err := os.ReadFile(out)
 		if err != nil {
-			return insnCount{}, fmt.Errorf("qemu plugin wrote no count: %w", err)
+			return insnCount{}, err
 		}
-		return parseInsnCount(string(data))
+		return parseInsnCount(text)
 	}
 	base, err := run(0)
 	if err != nil {

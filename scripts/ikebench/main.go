@@ -43,6 +43,7 @@ const (
 
 type options struct {
 	mode          string
+	keyType       string
 	n, c, k       int
 	rounds        int
 	warmup        int
@@ -54,6 +55,8 @@ type options struct {
 	skipIkesvc    bool
 	skipInsn      bool
 	timeoutBudget time.Duration
+	only          string
+	keygen        keygenOptions
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -68,13 +71,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.warmup, "warmup", -1, "uncounted handshakes first (default: c for the load, 1 for pair)")
 	fs.StringVar(&o.target, "target", "", "load: responder address")
 	fs.StringVar(&o.locals, "locals", "", "load: comma-separated initiator addresses")
+	fs.StringVar(&o.keyType, "key-type", "", "keygen: key type, as pki generate key takes it")
 	fs.StringVar(&o.creds, "creds", "", "load, pair: credential directory")
 	fs.StringVar(&o.ike, "ike", benchIKE, "IKE proposal")
 	fs.StringVar(&o.esp, "esp", benchESP, "ESP proposal")
 	fs.BoolVar(&o.skipCharon, "skip-charon", false, "bench: do not measure charon")
 	fs.BoolVar(&o.skipIkesvc, "skip-ikesvc", false, "bench: do not measure ikesvc")
 	fs.BoolVar(&o.skipInsn, "skip-insn", false, "bench: do not count 386 instructions")
-	fs.DurationVar(&o.timeoutBudget, "timeout", 170*time.Second, "bench: give up after this long")
+	fs.DurationVar(&o.timeoutBudget, "timeout", 170*time.Second, "bench: give up on the IKE measures after this long")
+	fs.StringVar(&o.only, "only", "", "bench: measure only this part (keygen)")
+	fs.BoolVar(&o.keygen.skip, "skip-keygen", false, "bench: do not count key generation")
+	fs.StringVar(&o.keygen.types, "keygen-types", strings.Join(keygenTypes, ","), "bench: comma-separated key types to generate")
+	fs.IntVar(&o.keygen.rsaN, "keygen-rsa-n", 5, "bench: RSA keys per type")
+	fs.IntVar(&o.keygen.ecN, "keygen-ec-n", 20, "bench: ECDSA and Ed25519 keys per type")
+	fs.DurationVar(&o.keygen.timeout, "keygen-timeout", 5*time.Minute, "bench: give up on key generation after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,13 +97,30 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	switch o.mode {
 	case "bench":
-		ctx, cancel := context.WithTimeout(context.Background(), o.timeoutBudget)
-		defer cancel()
-		rows, err := bench(ctx, o, stderr)
+		if o.only != "" && o.only != "keygen" {
+			return fmt.Errorf("-only %q: only keygen", o.only)
+		}
+		if o.only == "keygen" && o.keygen.skip {
+			return errors.New("-only keygen with -skip-keygen leaves nothing to measure")
+		}
+		var rows []row
+		var err error
+		if o.only == "" {
+			ctx, cancel := context.WithTimeout(context.Background(), o.timeoutBudget)
+			rows, err = bench(ctx, o, stderr)
+			cancel()
+		}
+		if err == nil && !o.keygen.skip {
+			var kr []row
+			kr, err = benchKeygen(o.keygen, stderr)
+			rows = append(rows, kr...)
+		}
 		printTable(stdout, rows)
 		return err
 	case "load":
 		return loadMode(o, stdout)
+	case "keygen":
+		return runKeygen(o.keyType, o.k)
 	case "pair":
 		if o.warmup < 0 {
 			o.warmup = 1

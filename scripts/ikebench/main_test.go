@@ -310,7 +310,11 @@ func TestCountInstructions(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := countInstructions(ctx, insnSpec{repoRoot: root, dir: t.TempDir(), credDir: writeTestCreds(t),
+	tools, err := prepareInsnTools(ctx, root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := countInstructions(ctx, insnSpec{tools: tools, credDir: writeTestCreds(t),
 		ike: benchIKE, esp: benchESP, warmup: 1, k: 1})
 	if err != nil {
 		t.Fatal(err)
