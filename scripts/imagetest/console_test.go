@@ -71,6 +71,12 @@ func (b *board) boot() string {
 	boot := b.boots
 	b.t.Cleanup(func() {
 		if b.t.Failed() {
+			if !vm.Exited() {
+				// The services log to init's RAM ring, not the console.
+				_, _ = vm.Command("", 5*time.Second)
+				_, _ = vm.Command("exit", 5*time.Second) // in case it is in configuration mode
+				_, _ = vm.Command("show log", 30*time.Second)
+			}
 			b.t.Logf("console log of boot %d:\n%s", boot, vm.Log())
 			if c := qemu.CrashLines(vm.Log(), 12); c != "" {
 				b.t.Logf("crash lines in the console log of boot %d:\n%s", boot, c)
