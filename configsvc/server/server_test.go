@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -113,5 +114,65 @@ func TestEveryServiceMethodIsServed(t *testing.T) {
 	got := (&Service{}).mux().Names()
 	if !slices.Equal(got, want) {
 		t.Fatalf("served methods %v, exported Service methods %v", got, want)
+	}
+}
+
+// TestFollowersSeeEveryCommit is init's and ikesvc's use of the API: each
+// follows the running revision with WaitCommit on its own connection
+// while an admin commits in quick succession from a third; every follower
+// must reach the last revision, and never see one go backwards.
+func TestFollowersSeeEveryCommit(t *testing.T) {
+	_, sock := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const commits = 60
+	results := make(chan error, 3)
+	for f := 0; f < 3; f++ {
+		c, err := api.Dial(sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go func() {
+			var applied uint64
+			for {
+				snap, err := c.WaitCommit(ctx, applied)
+				if err != nil {
+					results <- fmt.Errorf("follower at revision %d: %w", applied, err)
+					return
+				}
+				if snap.Revision <= applied {
+					results <- fmt.Errorf("revision went from %d to %d", applied, snap.Revision)
+					return
+				}
+				applied = snap.Revision
+				if applied == 1+commits {
+					results <- nil
+					return
+				}
+			}
+		}()
+	}
+	admin, err := api.Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	se, err := admin.OpenSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < commits; i++ {
+		if err := se.Set(ctx, []string{"system", "description", fmt.Sprintf("commit-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := se.Commit(ctx, fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for f := 0; f < 3; f++ {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
