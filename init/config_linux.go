@@ -22,12 +22,22 @@ import (
 type configFollower struct {
 	logger *log.Logger
 	socket string
-	net    *netconf.Applier
+	net    networkApplier
 	logs   *logRing
 	clock  *clockKeeper
+	// setHostname is unix.Sethostname; tests replace it.
+	setHostname func([]byte) error
+	// retryFirst and retryMax pace re-applying a network config that
+	// failed; zero means retryApplyFirst and retryApplyMax.
+	retryFirst, retryMax time.Duration
 
 	mu      sync.Mutex
 	current *model.Config // newest applied revision
+}
+
+// networkApplier reconciles interfaces and routes (*netconf.Applier).
+type networkApplier interface {
+	Apply(netconf.Config) error
 }
 
 // run follows configsvc until ctx ends, reconnecting when it restarts.
@@ -56,9 +66,19 @@ func (f *configFollower) follow(ctx context.Context, client *api.Client, applied
 	}
 	for {
 		if snap.Revision != applied {
-			f.apply(snap.Config)
+			ok := f.apply(snap.Config)
 			f.logger.Printf("config: applied revision %d", snap.Revision)
 			applied = snap.Revision
+			if !ok {
+				next, err := f.retryNetwork(ctx, client, snap.Config, applied)
+				if err != nil {
+					return applied
+				}
+				if next != nil {
+					snap = next
+					continue
+				}
+			}
 		}
 		snap, err = client.WaitCommit(ctx, applied)
 		if err != nil {
@@ -67,6 +87,54 @@ func (f *configFollower) follow(ctx context.Context, client *api.Client, applied
 			}
 			return applied
 		}
+	}
+}
+
+// retryNetwork applies cfg's network part again, after growing pauses,
+// until it takes (nil, nil), a newer revision comes (returned), or the
+// connection breaks (the error). What fails is a netlink error or an
+// interface that is not there yet; the rest of cfg applied already.
+func (f *configFollower) retryNetwork(ctx context.Context, client *api.Client, cfg *model.Config, applied uint64) (*api.Snapshot, error) {
+	first, most := f.retryFirst, f.retryMax
+	if first == 0 || most == 0 {
+		first, most = retryApplyFirst, retryApplyMax
+	}
+	for pause := first; ; pause = min(2*pause, most) {
+		next, err := f.waitCommitFor(ctx, client, applied, pause)
+		if err != nil || next != nil {
+			return next, err
+		}
+		if f.applyNetwork(cfg) {
+			f.logger.Printf("config: revision %d now applied in full", applied)
+			return nil, nil
+		}
+	}
+}
+
+// Retrying a revision that did not apply in full: after retryApplyFirst,
+// then twice as long each time up to retryApplyMax.
+const (
+	retryApplyFirst = 2 * time.Second
+	retryApplyMax   = time.Minute
+)
+
+// waitCommitFor waits at most d for a revision newer than applied: it
+// returns that revision, or nil and no error when d passed first, or the
+// error that broke the connection (logged).
+func (f *configFollower) waitCommitFor(ctx context.Context, client *api.Client, applied uint64, d time.Duration) (*api.Snapshot, error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	snap, err := client.WaitCommit(wctx, applied)
+	switch {
+	case err == nil:
+		return snap, nil
+	case wctx.Err() != nil && ctx.Err() == nil:
+		return nil, nil
+	default:
+		if ctx.Err() == nil {
+			f.logger.Printf("config: wait for commit: %v", err)
+		}
+		return nil, err
 	}
 }
 
@@ -95,19 +163,23 @@ func (f *configFollower) dailyExpiryCheck(ctx context.Context) {
 	}
 }
 
-func (f *configFollower) apply(cfg *model.Config) {
+// apply makes cfg the system's; it logs what failed and reports whether
+// the network part, the one worth retrying, applied in full.
+func (f *configFollower) apply(cfg *model.Config) (networkOK bool) {
 	f.mu.Lock()
 	f.current = cfg
 	f.mu.Unlock()
 	f.warnExpiring(cfg)
 	if h := cfg.System.Hostname; h != "" {
-		if err := unix.Sethostname([]byte(h)); err != nil {
+		set := f.setHostname
+		if set == nil {
+			set = unix.Sethostname
+		}
+		if err := set([]byte(h)); err != nil {
 			f.logger.Printf("config: set hostname %q: %v", h, err)
 		}
 	}
-	if err := f.net.Apply(networkConfig(cfg)); err != nil {
-		f.logger.Printf("config: network: %v", err)
-	}
+	networkOK = f.applyNetwork(cfg)
 	f.clock.setServers(cfg.System.NTPServers)
 	f.logs.setForward(nil)
 	if host := cfg.System.SyslogHost; host != "" {
@@ -118,6 +190,17 @@ func (f *configFollower) apply(cfg *model.Config) {
 			f.logs.setForward(fwd.send)
 		}
 	}
+	return networkOK
+}
+
+// applyNetwork reconciles interfaces and routes with cfg and reports
+// whether everything took.
+func (f *configFollower) applyNetwork(cfg *model.Config) bool {
+	if err := f.net.Apply(networkConfig(cfg)); err != nil {
+		f.logger.Printf("config: network: %v", err)
+		return false
+	}
+	return true
 }
 
 // networkConfig extracts what netconf applies from the whole config.

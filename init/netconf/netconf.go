@@ -87,7 +87,7 @@ func (a *Applier) applyInterface(ifc Interface) error {
 		}
 		a.log("%s: up", ifc.Name)
 	}
-	have, err := a.h.AddrList(link, netlink.FAMILY_ALL)
+	have, err := retryDump(func() ([]netlink.Addr, error) { return a.h.AddrList(link, netlink.FAMILY_ALL) })
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
 	}
@@ -127,6 +127,26 @@ func (a *Applier) applyInterface(ifc Interface) error {
 	return errors.Join(errs...)
 }
 
+// maxDumpTries bounds retries of a netlink dump the kernel interrupted.
+const maxDumpTries = 5
+
+// retryDump runs a netlink dump again while the kernel reports that the
+// table changed underneath it (NLM_F_DUMP_INTR, netlink.ErrDumpInterrupted:
+// the result may be incomplete). It happens when, say, an IPv6 router
+// advertisement adds an address during the listing; reconciling against a
+// partial list would add or remove the wrong things.
+func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
+	for try := 1; ; try++ {
+		items, err := dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || try == maxDumpTries {
+			if err != nil && try > 1 {
+				err = fmt.Errorf("%w (after %d tries)", err, try)
+			}
+			return items, err
+		}
+	}
+}
+
 // routeKey identifies a route for reconciling.
 type routeKey struct {
 	dst     netip.Prefix
@@ -150,8 +170,10 @@ func (a *Applier) applyRoutes(routes []Route) error {
 		}
 		want[k] = r
 	}
-	have, err := a.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: unix.RTPROT_STATIC, Table: unix.RT_TABLE_MAIN},
-		netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
+	have, err := retryDump(func() ([]netlink.Route, error) {
+		return a.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: unix.RTPROT_STATIC, Table: unix.RT_TABLE_MAIN},
+			netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
+	})
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("list routes: %w", err))...)
 	}

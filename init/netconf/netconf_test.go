@@ -1,6 +1,7 @@
 package netconf
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"runtime"
@@ -167,5 +168,34 @@ func TestApplyReportsBadInterfaceAndGoesOn(t *testing.T) {
 	}
 	if got := addrsOf(t, h, "d1"); !equal(got, []string{"10.2.0.1/24"}) {
 		t.Fatalf("d1 not configured after another interface failed: %v", got)
+	}
+}
+
+func TestRetryDump(t *testing.T) {
+	other := errors.New("netlink socket closed")
+	tests := []struct {
+		name      string
+		results   []error // what each call returns, in order
+		wantCalls int
+		wantErr   error
+		wantItems int
+	}{
+		{"first try", []error{nil}, 1, nil, 1},
+		{"interrupted twice", []error{netlink.ErrDumpInterrupted, netlink.ErrDumpInterrupted, nil}, 3, nil, 3},
+		{"always interrupted", []error{netlink.ErrDumpInterrupted, netlink.ErrDumpInterrupted, netlink.ErrDumpInterrupted,
+			netlink.ErrDumpInterrupted, netlink.ErrDumpInterrupted, nil}, maxDumpTries, netlink.ErrDumpInterrupted, maxDumpTries},
+		{"other error at once", []error{other, nil}, 1, other, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			items, err := retryDump(func() ([]int, error) {
+				calls++
+				return make([]int, calls), tt.results[calls-1]
+			})
+			if calls != tt.wantCalls || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) || len(items) != tt.wantItems {
+				t.Errorf("retryDump: %d calls, %d items, %v; want %d calls, %d items, %v", calls, len(items), err, tt.wantCalls, tt.wantItems, tt.wantErr)
+			}
+		})
 	}
 }
