@@ -5,7 +5,8 @@
 // removed address or route really goes away.
 //
 // Ownership: every address on a configured interface is ours except IPv6
-// link-local ones (the kernel makes those); routes are ours when their
+// link-local ones (the kernel makes those; SLAAC, which would make others,
+// is turned off on configured interfaces); routes are ours when their
 // protocol is RTPROT_STATIC, which is how Apply installs them. Routes the
 // kernel adds for connected prefixes are never touched.
 package netconf
@@ -15,7 +16,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -46,12 +50,15 @@ type Config struct {
 type Applier struct {
 	h   *netlink.Handle
 	log func(format string, args ...any)
+	// sysctlDir is /proc/sys of the handle's namespace (tests use a
+	// directory of their own).
+	sysctlDir string
 }
 
-// New returns an Applier on handle h (from netlink.NewHandle or
-// NewHandleAt for a namespace). log receives one line per change.
+// New returns an Applier on handle h (from netlink.NewHandle, for init's
+// own namespace). log receives one line per change.
 func New(h *netlink.Handle, log func(string, ...any)) *Applier {
-	return &Applier{h: h, log: log}
+	return &Applier{h: h, log: log, sysctlDir: "/proc/sys"}
 }
 
 // Apply reconciles links, addresses and routes with cfg. It goes on after
@@ -86,6 +93,9 @@ func (a *Applier) applyInterface(ifc Interface) error {
 			return fmt.Errorf("set up: %w", err)
 		}
 		a.log("%s: up", ifc.Name)
+	}
+	if err := a.disableAutoconf(ifc.Name); err != nil {
+		return err
 	}
 	have, err := retryDump(func() ([]netlink.Addr, error) { return a.h.AddrList(link, netlink.FAMILY_ALL) })
 	if err != nil {
@@ -125,6 +135,29 @@ func (a *Applier) applyInterface(ifc Interface) error {
 		a.log("%s: added address %s", ifc.Name, p)
 	}
 	return errors.Join(errs...)
+}
+
+// disableAutoconf stops the kernel from adding IPv6 addresses of its own
+// (SLAAC, from router advertisements) to an interface whose addresses the
+// config owns: otherwise each apply removes them and the next
+// advertisement brings them back. Without IPv6 there is nothing to do.
+func (a *Applier) disableAutoconf(name string) error {
+	p := filepath.Join(a.sysctlDir, "net/ipv6/conf", name, "autoconf")
+	cur, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read IPv6 autoconf setting: %w", err)
+	}
+	if strings.TrimSpace(string(cur)) == "0" {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte("0\n"), 0o644); err != nil {
+		return fmt.Errorf("turn IPv6 address autoconfiguration off: %w", err)
+	}
+	a.log("%s: IPv6 address autoconfiguration off", name)
+	return nil
 }
 
 // maxDumpTries bounds retries of a netlink dump the kernel interrupted.

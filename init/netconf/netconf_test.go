@@ -2,10 +2,13 @@ package netconf
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -96,7 +99,18 @@ func equal(a, b []string) bool {
 func TestApplyReconciles(t *testing.T) {
 	h := newTestNamespace(t)
 	var changes int
-	a := New(h, func(string, ...any) { changes++ })
+	var logged []string
+	a := New(h, func(format string, args ...any) { changes++; logged = append(logged, fmt.Sprintf(format, args...)) })
+	// The namespace's own /proc/sys is not reachable from this thread:
+	// a directory stands in for it (d0 with SLAAC on, as the kernel starts).
+	a.sysctlDir = t.TempDir()
+	autoconf := filepath.Join(a.sysctlDir, "net/ipv6/conf/d0/autoconf")
+	if err := os.MkdirAll(filepath.Dir(autoconf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(autoconf, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	pp := netip.MustParsePrefix
 	steps := []struct {
 		name        string
@@ -150,6 +164,12 @@ func TestApplyReconciles(t *testing.T) {
 			t.Fatalf("%s: %d changes logged, want changes=%v", step.name, changes, step.wantChanges)
 		}
 	}
+	if b, err := os.ReadFile(autoconf); err != nil || string(b) != "0\n" {
+		t.Errorf("d0 IPv6 autoconf = %q, %v; want 0", b, err)
+	}
+	if n := strings.Count(strings.Join(logged, "\n"), "IPv6 address autoconfiguration off"); n != 1 {
+		t.Errorf("autoconf switched off %d times, want once:\n%s", n, strings.Join(logged, "\n"))
+	}
 	link, _ := h.LinkByName("d0")
 	if link.Attrs().MTU != 1400 {
 		t.Fatalf("mtu %d, want 1400", link.Attrs().MTU)
@@ -159,6 +179,7 @@ func TestApplyReconciles(t *testing.T) {
 func TestApplyReportsBadInterfaceAndGoesOn(t *testing.T) {
 	h := newTestNamespace(t)
 	a := New(h, func(string, ...any) {})
+	a.sysctlDir = t.TempDir() // never the host's /proc/sys
 	err := a.Apply(Config{Interfaces: []Interface{
 		{Name: "nosuch0", Addresses: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/24")}},
 		{Name: "d1", Addresses: []netip.Prefix{netip.MustParsePrefix("10.2.0.1/24")}},
