@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"sort"
@@ -45,7 +43,7 @@ func settingsFrom(c *model.Config) (*settings, error) {
 	keyPEM, ok := c.PKI.Keys[ip.Key]
 	if !ok {
 		fail("ipsec key %q: no such pki key", ip.Key)
-	} else if signer, err := parsePrivateKey([]byte(keyPEM)); err != nil {
+	} else if signer, err := pki.ParsePrivateKey([]byte(keyPEM)); err != nil {
 		fail("pki key %q: %v", ip.Key, err)
 	} else {
 		s.creds.Key = signer
@@ -223,32 +221,4 @@ func proposals(proto wire.ProtocolID, peer, global []string, def string) ([]suit
 		list = []string{def}
 	}
 	return suite.ParseProposals(proto, strings.Join(list, ","))
-}
-
-// parsePrivateKey reads a PKCS#8, PKCS#1 or SEC1 PEM private key.
-func parsePrivateKey(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM block")
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("PEM block %q is not a private key", block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", block.Type, err)
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%T keys cannot sign", key)
-	}
-	return signer, nil
 }

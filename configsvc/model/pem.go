@@ -5,6 +5,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"strings"
+
+	"alixsec.dev/ikesvc/pki"
 )
 
 // decodeOnePEM decodes exactly one PEM block of one of the given types and
@@ -31,15 +33,7 @@ func canonPEMKey(s string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch b.Type {
-	case "PRIVATE KEY":
-		_, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-	case "RSA PRIVATE KEY":
-		_, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-	default:
-		_, err = x509.ParseECPrivateKey(b.Bytes)
-	}
-	if err != nil {
+	if _, err := pki.ParsePrivateKey([]byte(canon)); err != nil {
 		return "", fmt.Errorf("%s does not parse: %w", b.Type, err)
 	}
 	return canon, nil

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"alixsec.dev/ikesvc/pki"
 )
 
 // Validate checks what per-value checks cannot: references between
@@ -134,31 +136,17 @@ func (p *Peer) effectiveMode() Mode {
 }
 
 func keyMatchesCert(keyPEM, certPEM string) error {
-	kb, _ := pem.Decode([]byte(keyPEM))
 	cb, _ := pem.Decode([]byte(certPEM))
-	if kb == nil || cb == nil {
+	if cb == nil {
 		return fmt.Errorf("PEM does not decode")
 	}
-	var key any
-	var err error
-	switch kb.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(kb.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(kb.Bytes)
-	default:
-		key, err = x509.ParsePKCS8PrivateKey(kb.Bytes)
-	}
+	signer, err := pki.ParsePrivateKey([]byte(keyPEM))
 	if err != nil {
 		return err
 	}
 	cert, err := x509.ParseCertificate(cb.Bytes)
 	if err != nil {
 		return err
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return fmt.Errorf("key type %T cannot sign", key)
 	}
 	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(cert.PublicKey) {

@@ -207,7 +207,7 @@ func (sh *Shell) pkiRequest(args []string) error {
 	if !ok {
 		return fmt.Errorf("pki request: no pki key %q (pki generate key %s first)", name, name)
 	}
-	key, err := parseKeyPEM(text)
+	key, err := pki.ParsePrivateKey([]byte(text))
 	if err != nil {
 		return fmt.Errorf("pki request: pki key %s: %w", name, err)
 	}

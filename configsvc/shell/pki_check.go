@@ -21,34 +21,6 @@ import (
 // The checks below decide whether pasted PKI material may be stored. Each
 // returns one error whose text is the one line the admin sees.
 
-// parseKeyPEM reads a stored private key (PKCS#8, PKCS#1 or SEC1).
-func parseKeyPEM(text string) (crypto.Signer, error) {
-	block, _ := pem.Decode([]byte(text))
-	if block == nil {
-		return nil, errors.New("no PEM block")
-	}
-	var k any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("PEM type %q is not a private key", block.Type)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("key type %T cannot sign", k)
-	}
-	return s, nil
-}
-
 // describeKey names a public key's algorithm and size for show pki.
 func describeKey(pub crypto.PublicKey) (typ string, bits int) {
 	switch k := pub.(type) {
@@ -126,7 +98,7 @@ func matchingKey(cfg *model.Config, cert *x509.Certificate) (string, error) {
 		return "", fmt.Errorf("certificate key type %T is not supported", cert.PublicKey)
 	}
 	for _, name := range sortedNames(cfg.PKI.Keys) {
-		k, err := parseKeyPEM(cfg.PKI.Keys[name])
+		k, err := pki.ParsePrivateKey([]byte(cfg.PKI.Keys[name]))
 		if err == nil && pub.Equal(k.Public()) {
 			return name, nil
 		}

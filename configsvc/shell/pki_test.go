@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"alixsec.dev/configsvc/model"
+	"alixsec.dev/ikesvc/pki"
 )
 
 const day = 24 * time.Hour
@@ -39,7 +40,7 @@ func (f *fixture) running(t *testing.T) (uint64, *model.Config, string) {
 func (f *fixture) boardKey(t *testing.T, name string) any {
 	t.Helper()
 	_, cfg, _ := f.running(t)
-	k, err := parseKeyPEM(cfg.PKI.Keys[name])
+	k, err := pki.ParsePrivateKey([]byte(cfg.PKI.Keys[name]))
 	if err != nil {
 		t.Fatalf("pki key %s: %v", name, err)
 	}

@@ -76,7 +76,7 @@ func writePKI(out io.Writer, cfg *model.Config, now time.Time) {
 	fmt.Fprintln(w, "Keys:")
 	fmt.Fprintln(w, "  name\ttype\tbits\tipsec")
 	for _, name := range sortedNames(cfg.PKI.Keys) {
-		k, err := parseKeyPEM(cfg.PKI.Keys[name])
+		k, err := pki.ParsePrivateKey([]byte(cfg.PKI.Keys[name]))
 		if err != nil {
 			fmt.Fprintf(w, "  %s\tunreadable: %v\t\t\n", name, err)
 			continue

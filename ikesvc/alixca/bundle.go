@@ -130,7 +130,7 @@ func (e *env) bundleFiles(host string, noKey bool) ([]bundleFile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s.key: %w", host, err)
 		}
-		key, err := decodeKey(keyPEM)
+		key, err := pki.ParsePrivateKey(keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("%s.key: %w", host, err)
 		}

@@ -87,7 +87,7 @@ func (e *env) loadCA(name string) (*x509.Certificate, crypto.Signer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s.key: %w", name, err)
 	}
-	key, err := decodeKey(data)
+	key, err := pki.ParsePrivateKey(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s.key: %w", name, err)
 	}

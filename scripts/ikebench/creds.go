@@ -1,10 +1,7 @@
 package main
 
 import (
-	"crypto"
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -88,7 +85,7 @@ func loadHost(dir, host string) (*hostCreds, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := parseKey(keyPEM)
+	key, err := pki.ParsePrivateKey(keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("load credentials of %s: %s.key: %w", host, host, err)
 	}
@@ -103,31 +100,4 @@ func loadHost(dir, host string) (*hostCreds, error) {
 		trust: trust,
 		id:    pki.DNString(leaf.RawSubject),
 	}, nil
-}
-
-// parseKey reads a PKCS#8 or SEC1 PEM private key (alixca writes one of
-// these for ECDSA).
-func parseKey(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM block")
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("PEM block %q is not an ECDSA or PKCS#8 private key", block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", block.Type, err)
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%T keys cannot sign", key)
-	}
-	return signer, nil
 }
