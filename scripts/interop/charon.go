@@ -159,25 +159,7 @@ func (c *Charon) waitReady(ctx context.Context) error {
 }
 
 // Stop ends charon (SIGTERM, then SIGKILL after 5 s) and waits for it.
-func (c *Charon) Stop() error {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return nil
-	}
-	select {
-	case <-c.done:
-		return nil
-	default:
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-		return nil
-	case <-time.After(5 * time.Second):
-	}
-	_ = c.cmd.Process.Kill()
-	<-c.done
-	return fmt.Errorf("charon %s ignored SIGTERM for 5 s, killed", c.Node.Name)
-}
+func (c *Charon) Stop() error { return stopProcess(c.cmd, c.done, "charon "+c.Node.Name) }
 
 // Exited reports whether the charon process has ended.
 func (c *Charon) Exited() bool {
@@ -335,4 +317,26 @@ func strongswanConf(section string, opts CharonOptions) string {
 	}
 }
 `
+}
+
+// stopProcess ends cmd, whose exit closes done: SIGTERM, then SIGKILL
+// after 5 s; it waits for the exit and says when the kill was needed.
+func stopProcess(cmd *exec.Cmd, done <-chan struct{}, name string) error {
+	if cmd == nil || cmd.Process == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	default:
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(5 * time.Second):
+	}
+	_ = cmd.Process.Kill()
+	<-done
+	return fmt.Errorf("%s ignored SIGTERM for 5 s, killed", name)
 }

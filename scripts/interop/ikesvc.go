@@ -182,25 +182,7 @@ func (s *Ikesvc) Show(ctx context.Context) (string, error) {
 }
 
 // Stop ends ikesvc (SIGTERM, SIGKILL after 5 s) and waits for it.
-func (s *Ikesvc) Stop() error {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return nil
-	}
-	select {
-	case <-s.done:
-		return nil
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(5 * time.Second):
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-	return fmt.Errorf("ikesvc %s ignored SIGTERM for 5 s, killed", s.Node.Name)
-}
+func (s *Ikesvc) Stop() error { return stopProcess(s.cmd, s.done, "ikesvc "+s.Node.Name) }
 
 // Log returns what ikesvc wrote to stdout and stderr.
 func (s *Ikesvc) Log() string {

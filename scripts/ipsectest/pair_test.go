@@ -2,7 +2,6 @@ package ipsectest
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -55,25 +54,6 @@ func (p phase) peerLines(local, remote netip.Addr, remoteID string, initiate boo
 	return lines
 }
 
-// freeUDPPorts returns n UDP ports on 127.0.0.1 that were free a moment ago.
-func freeUDPPorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var conns []net.PacketConn
-	for range n {
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		ports = append(ports, c.LocalAddr().(*net.UDPAddr).Port)
-	}
-	for _, c := range conns {
-		c.Close()
-	}
-	return ports
-}
-
 // TestTwoBoards boots two boards joined by a QEMU socket link on loopback
 // (UDP, so neither has to start first), configures both only through the
 // console CLI and, one after the other: ESP transport mode over IPv4 and
@@ -86,7 +66,7 @@ func TestTwoBoards(t *testing.T) {
 	p := requireQEMU(t)
 	t.Parallel()
 	start := time.Now()
-	ports := freeUDPPorts(t, 2)
+	ports := qemu.FreeUDPPorts(t, 2)
 	pcap := filepath.Join(t.TempDir(), "link.pcap")
 	netArgs := func(self, other int, mac string) []string {
 		return []string{

@@ -144,7 +144,7 @@ func runWorkflow(t *testing.T, image string, fetch bool) {
 	step("alixca: root and intermediate made")
 
 	var srv *crlServer
-	ports := freeUDPPorts(t, 2)
+	ports := qemu.FreeUDPPorts(t, 2)
 	link := func(self, other int, mac string) []string {
 		return []string{
 			"-netdev", fmt.Sprintf("socket,id=l,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", other, self),
@@ -389,23 +389,4 @@ func crlDER(crlPEM string) ([]byte, error) {
 		return nil, fmt.Errorf("intermediate-ca.crl: not a PEM X509 CRL")
 	}
 	return block.Bytes, nil
-}
-
-// freeUDPPorts returns n UDP ports on 127.0.0.1 that were free a moment ago.
-func freeUDPPorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var conns []net.PacketConn
-	for range n {
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		ports = append(ports, c.LocalAddr().(*net.UDPAddr).Port)
-	}
-	for _, c := range conns {
-		c.Close()
-	}
-	return ports
 }

@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -234,4 +235,24 @@ func SetLines(text string) []string {
 		}
 	}
 	return lines
+}
+
+// FreeUDPPorts returns n UDP ports on 127.0.0.1 that were free a moment
+// ago, for QEMU socket links between boards.
+func FreeUDPPorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	var conns []net.PacketConn
+	for range n {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		ports = append(ports, c.LocalAddr().(*net.UDPAddr).Port)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	return ports
 }
