@@ -1,12 +1,7 @@
 package shell
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -25,22 +20,7 @@ import (
 // checks run before the first set.
 
 // keyTypes are the key types pki generate key makes, the default first.
-var keyTypes = []string{"ecdsa-p256", "rsa2048", "rsa3072", "ed25519"}
-
-func generateKey(typ string) (crypto.Signer, error) {
-	switch typ {
-	case "ecdsa-p256":
-		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "rsa2048":
-		return rsa.GenerateKey(rand.Reader, 2048)
-	case "rsa3072":
-		return rsa.GenerateKey(rand.Reader, 3072)
-	case "ed25519":
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		return k, err
-	}
-	return nil, fmt.Errorf("key type %q: must be one of %s", typ, strings.Join(keyTypes, ", "))
-}
+var keyTypes = pki.BoardKeyTypes
 
 // checkName applies the config's rule for entry names, so a bad name is
 // refused before a key is generated or a paste is read.
@@ -113,7 +93,7 @@ func (sh *Shell) pkiGenerateKey(args []string) error {
 		if _, ok := cfg.PKI.Keys[name]; ok {
 			return nil, fmt.Errorf("pki key %s exists: choose another name (or delete it in configure mode)", name)
 		}
-		key, err := generateKey(typ)
+		key, err := pki.GenerateKey(typ)
 		if err != nil {
 			return nil, fmt.Errorf("generating %s key: %w", typ, err)
 		}

@@ -4,34 +4,31 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"slices"
 	"strings"
+
+	"alixsec.dev/ikesvc/pki"
 )
 
-// keyTypes are the -key values; the first is the default.
+// keyTypes are the -key values; the first is the default ("p256" stands
+// for pki's "ecdsa-p256", as do "ecdsa" and "").
 var keyTypes = []string{"p256", "rsa2048", "rsa3072", "rsa4096", "ed25519"}
 
 // generateKey makes a private key of the named type.
 func generateKey(kind string) (crypto.Signer, error) {
-	switch strings.ToLower(kind) {
-	case "", "p256", "ecdsa", "ecdsa-p256":
-		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "rsa2048":
-		return rsa.GenerateKey(rand.Reader, 2048)
-	case "rsa3072":
-		return rsa.GenerateKey(rand.Reader, 3072)
-	case "rsa4096":
-		return rsa.GenerateKey(rand.Reader, 4096)
-	case "ed25519":
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		return k, err
+	typ := strings.ToLower(kind)
+	switch typ {
+	case "", "p256", "ecdsa":
+		typ = "ecdsa-p256"
 	}
-	return nil, fmt.Errorf("unknown key type %q (want one of %s)", kind, strings.Join(keyTypes, ", "))
+	if !slices.Contains(pki.KeyTypes, typ) {
+		return nil, fmt.Errorf("unknown key type %q (want one of %s)", kind, strings.Join(keyTypes, ", "))
+	}
+	return pki.GenerateKey(typ)
 }
 
 // encodeKey returns key as PKCS#8 PEM.

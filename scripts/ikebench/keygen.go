@@ -1,46 +1,23 @@
 package main
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
 	"slices"
 	"strings"
+
+	"alixsec.dev/ikesvc/pki"
 )
 
 // keygenTypes are the key types of the CLI's `pki generate key NAME TYPE`
-// (keyTypes in configsvc/shell/pki.go, where the CLI lives; that package
-// is the whole shell, so the list is copied here and
-// TestKeygenTypesMatchCLI keeps the two the same).
-var keygenTypes = []string{"ecdsa-p256", "rsa2048", "rsa3072", "ed25519"}
+// (configsvc/shell's keyTypes is pki.BoardKeyTypes too;
+// TestKeygenTypesMatchCLI keeps it so).
+var keygenTypes = pki.BoardKeyTypes
 
-// generateCLIKey makes a key of type typ as the CLI does: the same
-// standard-library calls with the same parameters as generateKey in
-// configsvc/shell/pki.go, then the PKCS#8 encoding pkiGenerateKey stores.
-// (Copied, not imported: importing configsvc/shell would link the whole
-// CLI into the measured program.)
+// generateCLIKey makes a key of type typ as the CLI does: pki.GenerateKey,
+// then the PKCS#8 encoding pkiGenerateKey stores.
 func generateCLIKey(typ string) ([]byte, error) {
-	var (
-		key crypto.Signer
-		err error
-	)
-	switch typ {
-	case "ecdsa-p256":
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "rsa2048":
-		key, err = rsa.GenerateKey(rand.Reader, 2048)
-	case "rsa3072":
-		key, err = rsa.GenerateKey(rand.Reader, 3072)
-	case "ed25519":
-		_, key, err = ed25519.GenerateKey(rand.Reader)
-	default:
-		return nil, fmt.Errorf("key type %q: must be one of %s", typ, strings.Join(keygenTypes, ", "))
-	}
+	key, err := pki.GenerateKey(typ)
 	if err != nil {
 		return nil, fmt.Errorf("generating %s key: %w", typ, err)
 	}
