@@ -108,7 +108,33 @@ type PeerConfig struct {
 	RekeyTime time.Duration
 	// IKERekeyTime is the IKE SA lifetime before a rekey; 0: DefaultIKERekeyTime.
 	IKERekeyTime time.Duration
-	StartAction  StartAction
+	// ReauthTime is how long an IKE SA lives before it is replaced by a
+	// freshly authenticated one (make-before-break); 0 turns reauth off.
+	ReauthTime time.Duration
+	// DPDAction is what happens to the peer once DPD declares it dead.
+	DPDAction   DPDAction
+	StartAction StartAction
+}
+
+// DPDAction says what to do when dead peer detection gives up on a peer.
+type DPDAction int
+
+const (
+	DPDClear   DPDAction = iota // delete the SAs; the peer must come back by itself
+	DPDRestart                  // delete the SAs and initiate again at once
+	DPDTrap                     // delete the SAs and install trap policies: initiate on traffic
+)
+
+func (a DPDAction) String() string {
+	switch a {
+	case DPDClear:
+		return "clear"
+	case DPDRestart:
+		return "restart"
+	case DPDTrap:
+		return "trap"
+	}
+	return fmt.Sprintf("dpd-action(%d)", int(a))
 }
 
 // Equal reports whether two peer configs would negotiate the same SAs, so a
@@ -119,7 +145,7 @@ func (p *PeerConfig) Equal(o *PeerConfig) bool {
 		slices.Equal(p.LocalTS, o.LocalTS) && slices.Equal(p.RemoteTS, o.RemoteTS) &&
 		proposalsEqual(p.IKE, o.IKE) && proposalsEqual(p.ESP, o.ESP) &&
 		p.DPDInterval == o.DPDInterval && p.RekeyTime == o.RekeyTime && p.IKERekeyTime == o.IKERekeyTime &&
-		p.StartAction == o.StartAction
+		p.ReauthTime == o.ReauthTime && p.DPDAction == o.DPDAction && p.StartAction == o.StartAction
 }
 
 func proposalsEqual(a, b []suite.Proposal) bool {
