@@ -67,6 +67,9 @@ func run(console *log.Logger) error {
 	if err := setLED(b.PowerLED, true); err != nil {
 		logger.Printf("%v", err)
 	}
+	if err := applySysctls("/proc/sys", bootSysctls); err != nil {
+		warn.Printf("%v", err)
+	}
 
 	ctx, stop := context.WithCancel(context.Background())
 	reaper := newReaper(logger)
