@@ -89,7 +89,7 @@ func (sa *ikeSA) verifyPeer(m *wire.Message) (pki.Chain, pki.Identity, error) {
 	if id == nil || auth == nil {
 		return nil, pki.Identity{}, fmt.Errorf("%v or AUTH payload missing", idType)
 	}
-	peerID := pki.Identity{Type: pki.IDType(id.Type), Data: id.Data}
+	peerID := pki.Identity{Type: pki.IDType(id.Type), Data: ownBytes(id.Data)}
 	var leaf *x509.Certificate
 	var inter []*x509.Certificate
 	for _, p := range m.Protected {
@@ -97,7 +97,7 @@ func (sa *ikeSA) verifyPeer(m *wire.Message) (pki.Chain, pki.Identity, error) {
 		if !ok || c.Encoding != wire.CertX509Signature {
 			continue
 		}
-		cert, err := x509.ParseCertificate(c.Data)
+		cert, err := x509.ParseCertificate(ownBytes(c.Data))
 		if err != nil {
 			return nil, peerID, fmt.Errorf("peer %s sent an unparsable certificate: %w", peerID, err)
 		}
@@ -197,6 +197,7 @@ func (sa *ikeSA) consumeAuthResponse(m *wire.Message) {
 	sa.remoteID, sa.remoteChain = peerID, chain
 	sa.established = sa.e.now()
 	sa.state = StateEstablished
+	sa.dropSignedMessages()
 	sa.timersEstablished()
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", sa.peerName(), sa.spiI, peerID, sa.suite)
 	child := sa.firstChild
@@ -277,6 +278,7 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 	sa.state = StateEstablished
 	sa.established = sa.e.now()
 	sa.timersEstablished()
+	sa.dropSignedMessages()
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", p.cfg.Name, sa.spiR, peerID, sa.suite)
 	if m.Find(wire.PayloadSA) != nil {
 		childPayloads, child, fail := sa.acceptChild(m, true, sa.ni, sa.nr, nil)

@@ -63,13 +63,14 @@ type options struct {
 	timeoutBudget time.Duration
 	only          string
 	keygen        keygenOptions
+	heap          heapOptions
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ikebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.StringVar(&o.mode, "mode", "bench", "bench (everything), load (the load generator) or pair (in-process handshakes)")
+	fs.StringVar(&o.mode, "mode", "bench", "bench (everything), load (the load generator), pair (in-process handshakes) or heap (heap per established SA)")
 	fs.IntVar(&o.n, "n", 1500, "counted handshakes per responder")
 	fs.IntVar(&o.rounds, "rounds", 5, "bench: alternating rounds per responder (n is split among them)")
 	fs.IntVar(&o.c, "c", 4, "concurrent initiators (one address each)")
@@ -85,7 +86,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.skipIkesvc, "skip-ikesvc", false, "bench: do not measure ikesvc")
 	fs.BoolVar(&o.skipInsn, "skip-insn", false, "bench: do not count 386 instructions")
 	fs.DurationVar(&o.timeoutBudget, "timeout", 170*time.Second, "bench: give up on the IKE measures after this long")
-	fs.StringVar(&o.only, "only", "", "bench: measure only this part (keygen)")
+	fs.StringVar(&o.only, "only", "", "bench: measure only this part (keygen, heap)")
+	fs.BoolVar(&o.heap.skip, "skip-heap", false, "bench: do not measure the heap per IKE SA")
+	fs.IntVar(&o.heap.n, "heap-n", 100, "heap: IKE SA + CHILD SA pairs to establish")
+	fs.StringVar(&o.heap.profile, "heap-profile", "", "heap: write a heap profile of the established state here")
 	fs.BoolVar(&o.keygen.skip, "skip-keygen", false, "bench: do not count key generation")
 	fs.StringVar(&o.keygen.types, "keygen-types", strings.Join(keygenTypes, ","), "bench: comma-separated key types to generate")
 	fs.IntVar(&o.keygen.rsaN, "keygen-rsa-n", 5, "bench: RSA keys per type")
@@ -103,8 +107,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	switch o.mode {
 	case "bench":
-		if o.only != "" && o.only != "keygen" {
-			return fmt.Errorf("-only %q: only keygen", o.only)
+		if o.only != "" && o.only != "keygen" && o.only != "heap" {
+			return fmt.Errorf("-only %q: only keygen or heap", o.only)
 		}
 		if o.only == "keygen" && o.keygen.skip {
 			return errors.New("-only keygen with -skip-keygen leaves nothing to measure")
@@ -116,7 +120,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 			rows, err = bench(ctx, o, stderr)
 			cancel()
 		}
-		if err == nil && !o.keygen.skip {
+		if err == nil && !o.heap.skip && (o.only == "" || o.only == "heap") {
+			var hr []row
+			hr, err = benchHeap(o, stderr)
+			rows = append(rows, hr...)
+		}
+		if err == nil && !o.keygen.skip && (o.only == "" || o.only == "keygen") {
 			var kr []row
 			kr, err = benchKeygen(o.keygen, stderr)
 			rows = append(rows, kr...)
@@ -127,6 +136,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return loadMode(o, stdout)
 	case "keygen":
 		return runKeygen(o.keyType, o.k)
+	case "heap":
+		return runHeap(o.creds, o.ike, o.esp, o.heap.n, o.heap.profile, stdout)
 	case "pair":
 		if o.warmup < 0 {
 			o.warmup = 1
