@@ -16,6 +16,8 @@
 #   tshark                          decode captures (wireshark-common asks
 #                                   about non-root capture; pre-seeded below)
 #   iproute2, util-linux            ip netns / veth, unshare / nsenter
+#   nftables                        nft: the low-MTU path test's router
+#                                   namespace drops ICMP and IP fragments
 # /usr/lib/ipsec/charon (package strongswan-charon) works too, but is not
 # needed: the harness prefers charon-systemd and falls back to it.
 set -euo pipefail
@@ -24,6 +26,7 @@ packages=(
 	charon-systemd strongswan-swanctl
 	libstrongswan-standard-plugins libstrongswan-extra-plugins libcharon-extra-plugins
 	strongswan-pki tshark iproute2 util-linux
+	nftables
 )
 
 missing=()
