@@ -189,10 +189,15 @@ func (sa *ikeSA) respond(req *wire.Message, payloads []wire.Payload) {
 }
 
 // fragmentLimit is the largest IKE datagram we send once the peer supports
-// fragmentation (RFC 7383 2.5.1): 1280 bytes of IP packet, the IPv6
-// minimum MTU, less the IP and UDP headers and the non-ESP marker.
+// fragmentation (RFC 7383 2.5.1, without PMTU information): an IP packet
+// that any path carries unfragmented, 576 bytes over IPv4 (the size every
+// IPv4 host must accept; paths below 1280 bytes, tunnels over PPPoE over
+// tunnels, are still seen) and 1280 over IPv6 (its minimum MTU), less the
+// IP and UDP headers and the non-ESP marker. More IPv4 fragments cost a
+// few dozen bytes of headers per handshake, a lost fragment the whole
+// message's retransmission either way.
 func (sa *ikeSA) fragmentLimit() int {
-	n := 1280 - 8 - 20
+	n := 576 - 8 - 20
 	if !sa.remote.Addr().Is4() {
 		n = 1280 - 8 - 40
 	}
