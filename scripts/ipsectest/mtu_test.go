@@ -57,10 +57,12 @@ ip -n %[1]s link set "$1" up
 // counts what the test asserts and reports: RFC 7383 fragments (SKF
 // payloads, next payload 53 at byte 16 of the IKE header) per address
 // family, IKE datagrams larger than the narrow link, plaintext TCP (there
-// must be none: the transfer runs inside ESP), and, towards the narrow
-// link, packets too big for it, those of them without DF (the router would
-// fragment them), and ESP packets by size. The out chain gets the ICMP
-// rules of each phase (setICMP).
+// must be none: the transfer runs inside ESP), ESP packets towards sun by
+// size, and, from moon's side, packets too big for the narrow link and
+// those of them without DF (the router would fragment them). That count
+// is in prerouting: forwarding refuses a packet over the MTU before the
+// forward hook. The out chain gets the ICMP rules of each phase
+// (setICMP).
 const mtuRuleset = `table inet mtu {
 	counter ip_frag {}
 	counter ike_frag4 {}
@@ -83,10 +85,13 @@ const mtuRuleset = `table inet mtu {
 		udp dport { 500, 4500 } meta length > %[2]d counter name ike_big
 		meta nfproto ipv4 udp dport { 500, 4500 } meta length > %[3]d counter name ike_big4
 		meta l4proto tcp counter name plain_tcp
-		oifname "%[1]s" meta length > %[2]d counter name over_mtu
-		oifname "%[1]s" meta nfproto ipv4 meta length > %[2]d ip frag-off & 0x4000 == 0 counter name over_mtu_nodf
 		oifname "%[1]s" meta l4proto esp meta length 1201-%[2]d counter name esp_full
 		oifname "%[1]s" meta l4proto esp meta length < 1201 counter name esp_small
+	}
+	chain pre {
+		type filter hook prerouting priority 0; policy accept;
+		iifname "%[4]s" meta length > %[2]d counter name over_mtu
+		iifname "%[4]s" meta nfproto ipv4 meta length > %[2]d ip frag-off & 0x4000 == 0 counter name over_mtu_nodf
 	}
 	chain out {
 		type filter hook output priority 0; policy accept;
@@ -128,7 +133,7 @@ func newMTURouter(t *testing.T) *mtuRouter {
 	r.run(t, "ip", "link", "set", "lo", "up")
 	r.run(t, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward && echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
 	rules := filepath.Join(dir, "router.nft")
-	if err := os.WriteFile(rules, []byte(fmt.Sprintf(mtuRuleset, r.tapB, narrowMTU, smallIPv4MTU)), 0o600); err != nil {
+	if err := os.WriteFile(rules, []byte(fmt.Sprintf(mtuRuleset, r.tapB, narrowMTU, smallIPv4MTU, r.tapA)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.run(t, "nft", "-f", rules)
@@ -413,10 +418,12 @@ var wcCount = regexp.MustCompile(`(?s)(\d+)[^\n]*\r?\n\$ $`)
 // a shell on the other over TCP to dst and returns the time from starting
 // the sender to the receiver's count of exactly 10 MB.
 func transfer(from, to *qemu.Board, family int, dst netip.Addr) (time.Duration, error) {
-	// u-root's netcat reads -abc as -a -b -c: long options need "--".
-	// The sender is no --send-only: that mode closes the connection
-	// before it sent anything (u-root v0.16.0).
-	if err := to.VM.Type(fmt.Sprintf("netcat -%d -l --recv-only %d | wc -c", family, transferPort)); err != nil {
+	// u-root's netcat (v0.16.0) has its quirks. The sender is no
+	// --send-only: that mode closes the connection before it sent
+	// anything.
+	// Its listener copies stdin to the connection whatever the options
+	// say and waits for that to end: stdin is /dev/null, not the console.
+	if err := to.VM.Type(fmt.Sprintf("netcat -%d -l %d </dev/null | wc -c", family, transferPort)); err != nil {
 		return 0, err
 	}
 	// The receiver needs a moment to listen (a busybox start under TCG).
