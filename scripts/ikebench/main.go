@@ -113,6 +113,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if o.only == "keygen" && o.keygen.skip {
 			return errors.New("-only keygen with -skip-keygen leaves nothing to measure")
 		}
+		if o.only == "heap" && o.heap.skip {
+			return errors.New("-only heap with -skip-heap leaves nothing to measure")
+		}
+		if o.heap.n < 1 {
+			return errors.New("-heap-n must be at least 1")
+		}
 		var rows []row
 		var err error
 		if o.only == "" {
