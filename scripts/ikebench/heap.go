@@ -3,9 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -131,51 +137,44 @@ func liveHeap() uint64 {
 }
 
 // runHeap establishes n IKE SAs, each with one transport-mode CHILD_SA,
-// between an initiator and a responder engine in this process (the moon
-// and sun credentials in credDir, real timers as in ikesvc, a kernel
-// backend that keeps nothing) and prints a heapResult. Pair i has its
-// own addresses and a peer entry on each side, as n configured peers of
-// a board would. With profile set, a heap profile of the established
-// state goes there.
-func runHeap(credDir, ikeProp, espProp string, n int, profile string, stdout io.Writer) error {
+// between n initiator engines and one responder engine in this process
+// (real timers as in ikesvc, a kernel backend that keeps nothing) and
+// prints a heapResult. Each initiator is a peer of its own, with its own
+// address, certificate and identity, as n boards would be: the responder
+// has a peer entry for each, and an INITIAL_CONTACT from one identity
+// never drops another's SA. The PKI (root, intermediate, the responder
+// and the n initiators, ECDSA P-256) is made here, the responder's
+// identity is sun's of the test PKI. Everything but the SAs exists before
+// the first measurement. With profile set, a heap profile of the
+// established state goes there.
+func runHeap(ikeProp, espProp string, n int, profile string, stdout io.Writer) error {
 	if profile != "" {
 		runtime.MemProfileRate = 1 // every allocation, not one per 512 KiB
 	}
-	moon, err := loadHost(credDir, initiatorName)
-	if err != nil {
-		return err
-	}
-	sun, err := loadHost(credDir, responderName)
+	ca, err := newHeapPKI()
 	if err != nil {
 		return err
 	}
 	net := &heapNet{engines: map[netip.Addr]*ike.Engine{}}
-	initLocal := map[netip.Addr]netip.Addr{}
-	for i := range n {
-		initLocal[heapAddr(2, i)] = heapAddr(1, i)
-	}
-	newEngine := func(h *hostCreds, local func(netip.Addr) (netip.Addr, error)) (*ike.Engine, error) {
-		e, err := ike.New(ike.Config{
-			Transport: net, Kernel: &spiKernel{}, Clock: ike.RealClock{}, Trust: h.trust, Creds: h.creds,
-			LocalAddr: local,
-			Log:       ike.Logger{Verbosef: func(string, ...any) {}, Errorf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "ikebench heap: "+f+"\n", a...) }},
-		})
+	quiet := ike.Logger{Verbosef: func(string, ...any) {}, Errorf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "ikebench heap: "+f+"\n", a...) }}
+	newEngine := func(creds ike.Credentials, local netip.Addr) (*ike.Engine, error) {
+		cfg := ike.Config{
+			Transport: net, Kernel: &spiKernel{}, Clock: ike.RealClock{}, Trust: ca.trust, Creds: creds, Log: quiet,
+		}
+		if local.IsValid() {
+			cfg.LocalAddr = func(netip.Addr) (netip.Addr, error) { return local, nil }
+		}
+		e, err := ike.New(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("heap engine: %w", err)
 		}
 		return e, nil
 	}
-	init, err := newEngine(moon, func(remote netip.Addr) (netip.Addr, error) {
-		if a, ok := initLocal[remote]; ok {
-			return a, nil
-		}
-		return netip.Addr{}, fmt.Errorf("no local address towards %v", remote)
-	})
+	sun, err := ca.issue("sun")
 	if err != nil {
 		return err
 	}
-	defer init.Close()
-	resp, err := newEngine(sun, nil)
+	resp, err := newEngine(sun, netip.Addr{})
 	if err != nil {
 		return err
 	}
@@ -184,20 +183,35 @@ func runHeap(credDir, ikeProp, espProp string, n int, profile string, stdout io.
 	if err != nil {
 		return err
 	}
-	var ips, rps []ike.PeerConfig
+	type initiator struct {
+		e    *ike.Engine
+		peer string
+	}
+	var inits []initiator
+	var rps []ike.PeerConfig
 	for i := range n {
-		net.engines[heapAddr(1, i)], net.engines[heapAddr(2, i)] = init, resp
-		ip, err := initiatorPeer(heapAddr(2, i), sun.id, ikeProp, espProp)
+		creds, err := ca.issue(fmt.Sprintf("moon%d", i))
+		if err != nil {
+			return err
+		}
+		e, err := newEngine(creds, heapAddr(1, i))
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		net.engines[heapAddr(1, i)], net.engines[heapAddr(2, i)] = e, resp
+		ip, err := initiatorPeer(heapAddr(2, i), pki.DNString(sun.Cert.RawSubject), ikeProp, espProp)
 		if err != nil {
 			return err
 		}
 		ip.Name, ip.Mode = fmt.Sprintf("p%d", i), kernel.ModeTransport
+		if _, err := e.SetPeers([]ike.PeerConfig{ip}); err != nil {
+			return err
+		}
 		rp := ip
 		rp.Remote, rp.RemoteID = heapAddr(1, i), anyHost
-		ips, rps = append(ips, ip), append(rps, rp)
-	}
-	if _, err := init.SetPeers(ips); err != nil {
-		return err
+		rps = append(rps, rp)
+		inits = append(inits, initiator{e, ip.Name})
 	}
 	if _, err := resp.SetPeers(rps); err != nil {
 		return err
@@ -205,8 +219,8 @@ func runHeap(credDir, ikeProp, espProp string, n int, profile string, stdout io.
 	ctx := context.Background()
 	res := heapResult{N: n, GOARCH: runtime.GOARCH}
 	res.Before = liveHeap()
-	for _, p := range ips {
-		if err := init.Initiate(p.Name); err != nil {
+	for _, in := range inits {
+		if err := in.e.Initiate(in.peer); err != nil {
 			return err
 		}
 		if err := net.run(); err != nil {
@@ -214,19 +228,21 @@ func runHeap(credDir, ikeProp, espProp string, n int, profile string, stdout io.
 		}
 	}
 	res.After = liveHeap()
-	for _, e := range []struct {
-		name string
-		e    *ike.Engine
-	}{{"initiator", init}, {"responder", resp}} {
-		st := e.e.Status(ctx)
-		established := 0
+	count := func(e *ike.Engine) (all, established int) {
+		st := e.Status(ctx)
 		for _, sa := range st {
 			if sa.State == "established" && len(sa.Children) == 1 {
 				established++
 			}
 		}
-		if len(st) != n || established != n {
-			return fmt.Errorf("heap pair: %s holds %d IKE SAs, %d established with one CHILD_SA; want %d", e.name, len(st), established, n)
+		return len(st), established
+	}
+	if all, ok := count(resp); all != n || ok != n {
+		return fmt.Errorf("heap pair: the responder holds %d IKE SAs, %d established with one CHILD_SA; want %d", all, ok, n)
+	}
+	for i, in := range inits {
+		if all, ok := count(in.e); all != 1 || ok != 1 {
+			return fmt.Errorf("heap pair: initiator %d holds %d IKE SAs, %d established with one CHILD_SA; want 1", i, all, ok)
 		}
 	}
 	if profile != "" {
@@ -238,9 +254,78 @@ func runHeap(credDir, ikeProp, espProp string, n int, profile string, stdout io.
 	grown := float64(res.After) - float64(res.Before)
 	res.PerPair = grown / float64(n)
 	res.PerSA = res.PerPair / 2
-	runtime.KeepAlive(init)
+	runtime.KeepAlive(inits)
 	runtime.KeepAlive(resp)
 	return json.NewEncoder(stdout).Encode(res)
+}
+
+// heapPKI is the in-process CA of the heap measure: a root and an
+// intermediate (ECDSA P-256) whose subjects are the test PKI's, so that
+// interop.HostPattern admits the hosts it issues.
+type heapPKI struct {
+	inter    *x509.Certificate
+	interKey *ecdsa.PrivateKey
+	trust    *pki.TrustStore
+	serial   int64
+}
+
+func newHeapPKI() (*heapPKI, error) {
+	p := &heapPKI{}
+	root, rootKey, err := p.sign("Interop Root CA", true, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.inter, p.interKey, err = p.sign("Interop Intermediate CA", true, root, rootKey); err != nil {
+		return nil, err
+	}
+	p.trust, err = pki.NewTrustStore(pki.TrustConfig{
+		Roots: []*x509.Certificate{root}, Intermediates: []*x509.Certificate{p.inter}, CRLPolicy: pki.CRLRelaxed,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("heap PKI: %w", err)
+	}
+	return p, nil
+}
+
+// issue makes a host key and certificate (CN=name) under the
+// intermediate.
+func (p *heapPKI) issue(name string) (ike.Credentials, error) {
+	cert, key, err := p.sign(name, false, p.inter, p.interKey)
+	if err != nil {
+		return ike.Credentials{}, err
+	}
+	return ike.Credentials{Key: key, Cert: cert, Intermediates: []*x509.Certificate{p.inter}}, nil
+}
+
+func (p *heapPKI) sign(cn string, ca bool, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("heap PKI: %w", err)
+	}
+	p.serial++
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(p.serial),
+		Subject:      pkix.Name{Country: []string{"CH"}, Organization: []string{"alixsec interop"}, CommonName: cn},
+		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+	}
+	if ca {
+		tmpl.IsCA, tmpl.KeyUsage = true, x509.KeyUsageCertSign|x509.KeyUsageCRLSign
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("heap PKI: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("heap PKI: %w", err)
+	}
+	return cert, key, nil
 }
 
 func writeHeapProfile(path string) error {
@@ -265,8 +350,8 @@ type heapOptions struct {
 
 // benchHeap runs -mode heap as a child process, once as this host's build
 // and once as the 386 softfloat build under qemu-i386 (the board's word
-// size: pointers and slice headers are half as big), with a fresh test
-// PKI, and returns the table rows. A heap profile (-heap-profile) is of
+// size: pointers and slice headers are half as big), and returns the
+// table rows. A heap profile (-heap-profile) is of
 // the host's run.
 func benchHeap(o options, logw io.Writer) ([]row, error) {
 	logf := func(f string, a ...any) { fmt.Fprintf(logw, "ikebench: "+f+"\n", a...) }
@@ -281,18 +366,7 @@ func benchHeap(o options, logw io.Writer) ([]row, error) {
 		return nil, fmt.Errorf("scratch directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	p, err := interop.NewPKI(ctx, root, filepath.Join(dir, "pki"))
-	if err != nil {
-		return nil, fmt.Errorf("test PKI: %w", err)
-	}
-	credDir := filepath.Join(dir, "creds")
-	if err := os.MkdirAll(credDir, 0o700); err != nil {
-		return nil, fmt.Errorf("credential directory: %w", err)
-	}
-	if err := writeCredDir(p, credDir); err != nil {
-		return nil, err
-	}
-	args := []string{"-mode", "heap", "-creds", credDir, "-ike", o.ike, "-esp", o.esp, "-heap-n", strconv.Itoa(o.heap.n)}
+	args := []string{"-mode", "heap", "-ike", o.ike, "-esp", o.esp, "-heap-n", strconv.Itoa(o.heap.n)}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)

@@ -143,7 +143,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "keygen":
 		return runKeygen(o.keyType, o.k)
 	case "heap":
-		return runHeap(o.creds, o.ike, o.esp, o.heap.n, o.heap.profile, stdout)
+		return runHeap(o.ike, o.esp, o.heap.n, o.heap.profile, stdout)
 	case "pair":
 		if o.warmup < 0 {
 			o.warmup = 1
