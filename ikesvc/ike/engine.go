@@ -37,6 +37,8 @@ type Engine struct {
 	// Load reports, each logged once per LoadLogInterval.
 	cookieLog, capLog rateLog
 	noKeepalive       bool // the transport cannot send keepalives (logged once)
+
+	loadLog loadLogs // per-source admission reports (halfopen.go)
 }
 
 // peer is a configured peer and its runtime state.
@@ -72,15 +74,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.NATTPort == 0 {
 		cfg.NATTPort = 4500
 	}
-	if cfg.CookieThreshold == 0 {
-		cfg.CookieThreshold = DefaultCookieThreshold
-	}
-	if cfg.HalfOpenLimit == 0 {
-		cfg.HalfOpenLimit = HalfOpenLimitFactor * DefaultCookieThreshold
-		if cfg.CookieThreshold > 0 {
-			cfg.HalfOpenLimit = HalfOpenLimitFactor * cfg.CookieThreshold
-		}
-	}
+	cfg.applyLoadDefaults()
 	if cfg.KeepaliveInterval == 0 {
 		cfg.KeepaliveInterval = DefaultKeepaliveInterval
 	}

@@ -253,8 +253,8 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 		}
 		return
 	}
-	halfOpen := e.halfOpenCount()
-	if e.overHalfOpenLimit(halfOpen) {
+	load := e.loadFor(from.Addr())
+	if e.blocked(load, from) || e.poolFull(load, from) {
 		return
 	}
 	candidates := e.candidatePeers(from.Addr())
@@ -278,7 +278,7 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 		e.initError(h, wire.NotifyInvalidSyntax, nil, from, to)
 		return
 	}
-	if !e.admitCookie(halfOpen, h, m, nonce.Data, from, to) {
+	if !e.admitCookie(load, h, m, nonce.Data, from, to) {
 		return
 	}
 	ours := candidates[0].cfg.IKE
@@ -291,6 +291,9 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 	if choice.Suite.DH != suite.DHGroup(keP.Group) {
 		e.log.Verbosef("ike: IKE_SA_INIT from %v: KE of group %d, asking for %v", from, keP.Group, choice.Suite.DH)
 		e.initError(h, wire.NotifyInvalidKEPayload, binary.BigEndian.AppendUint16(nil, uint16(choice.Suite.DH)), from, to)
+		return
+	}
+	if !e.makeRoom(load, from) {
 		return
 	}
 	ke, err := suite.NewKeyExchange(choice.Suite.DH, e.rand)
@@ -347,6 +350,7 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 	sa.initResponse = out
 	sa.state = StateInitReplied
 	sa.timersInit()
+	sa.lifetime.Mod(e.halfOpenLifetime(load))
 	e.sas[spi] = sa
 	e.halfOpen[halfOpenKey{sa.spiI, from}] = sa
 	e.log.Verbosef("ike: IKE_SA_INIT from %v: IKE SA %x with %v (NAT local %v remote %v)", from, spi, choice.Suite, sa.natLocal, sa.natRemote)

@@ -116,7 +116,7 @@ func (sa *ikeSA) expiredRetransmit() {
 // expiredHalfOpen drops a responder SA whose IKE_AUTH never came.
 func (sa *ikeSA) expiredHalfOpen() {
 	if sa.state != StateEstablished {
-		sa.fail("IKE_AUTH did not complete within "+HalfOpenTimeout.String(), false)
+		sa.expiredHalfOpenQuietly()
 	}
 }
 
