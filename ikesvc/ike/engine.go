@@ -38,7 +38,8 @@ type Engine struct {
 	cookieLog, capLog rateLog
 	noKeepalive       bool // the transport cannot send keepalives (logged once)
 
-	loadLog loadLogs // per-source admission reports (halfopen.go)
+	loadLog   loadLogs      // per-source admission reports (halfopen.go)
+	malformed malformedLogs // bad datagrams, per reason (hardening.go)
 }
 
 // peer is a configured peer and its runtime state.

@@ -259,12 +259,12 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 	}
 	candidates := e.candidatePeers(from.Addr())
 	if len(candidates) == 0 {
-		e.log.Errorf("ike: IKE_SA_INIT from %v: no peer is configured for this address", from)
+		e.malformed.note(e, "IKE_SA_INIT", from, reasonError{"no peer is configured for this address", ""})
 		return
 	}
 	m, err := wire.Decode(packet, nil)
 	if err != nil {
-		e.log.Errorf("ike: IKE_SA_INIT from %v: %v", from, err)
+		e.malformed.note(e, "IKE_SA_INIT", from, err)
 		if t, data, ok := wire.NotifyFor(err); ok {
 			e.initError(h, t, data, from, to)
 		}
@@ -274,7 +274,7 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 	keP, _ := m.Find(wire.PayloadKE).(*wire.KE)
 	nonce, _ := m.Find(wire.PayloadNonce).(*wire.Nonce)
 	if m.Encrypted || saP == nil || keP == nil || nonce == nil || len(nonce.Data) < 16 || len(nonce.Data) > 256 {
-		e.log.Errorf("ike: IKE_SA_INIT from %v: SA, KE or a 16-256 byte Nonce missing", from)
+		e.malformed.note(e, "IKE_SA_INIT", from, reasonError{"SA, KE or a 16-256 byte Nonce missing", ""})
 		e.initError(h, wire.NotifyInvalidSyntax, nil, from, to)
 		return
 	}
@@ -284,7 +284,7 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 	ours := candidates[0].cfg.IKE
 	choice, err := suite.Select(ours, saP.Proposals, suite.DHGroup(keP.Group))
 	if err != nil {
-		e.log.Errorf("ike: IKE_SA_INIT from %v (peer %s): %v", from, candidates[0].cfg.Name, err)
+		e.malformed.note(e, "IKE_SA_INIT", from, reasonError{"no proposal chosen", "peer " + candidates[0].cfg.Name + ": " + err.Error()})
 		e.initError(h, wire.NotifyNoProposalChosen, nil, from, to)
 		return
 	}
@@ -303,7 +303,7 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 	}
 	secret, err := ke.SharedSecret(keP.Data)
 	if err != nil {
-		e.log.Errorf("ike: IKE_SA_INIT from %v: %v", from, err)
+		e.malformed.note(e, "IKE_SA_INIT", from, reasonError{"unusable KE payload", err.Error()})
 		e.initError(h, wire.NotifyInvalidSyntax, nil, from, to)
 		return
 	}

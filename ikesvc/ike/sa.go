@@ -258,10 +258,7 @@ func (sa *ikeSA) handle(h wire.Header, packet []byte, from, to netip.AddrPort) {
 		}
 	}
 	if err != nil {
-		sa.e.log.Verbosef("ike: peer %s: bad %v request %d: %v", sa.peerName(), h.Exchange, h.MessageID, err)
-		if t, data, ok := wire.NotifyFor(err); ok && sa.state == StateEstablished {
-			sa.respond(&wire.Message{Header: h}, []wire.Payload{notifyPayload(t, data)})
-		}
+		sa.badRequest(h, err)
 		return
 	}
 	if !m.Encrypted {
