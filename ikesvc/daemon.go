@@ -26,6 +26,7 @@ type daemon struct {
 	port      uint16
 	nattPort  uint16
 	localAddr func(netip.Addr) (netip.Addr, error)
+	keysDir   string // -save-keys DIR; empty: save-keys writes to defaultKeysDir
 
 	mu       sync.Mutex
 	engine   *ike.Engine

@@ -3,7 +3,7 @@
 //
 //	ikesvc -config FILE -kernel netlink|memory -control SOCKET [-listen ADDR]
 //	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock
-//	ikesvc -control SOCKET show|crls|initiate PEER|terminate PEER
+//	ikesvc -control SOCKET show|crls|initiate PEER|terminate PEER|save-keys
 //
 // Exit code 125 means "nothing to do, do not restart me": no ipsec peers in
 // -config and no configsvc to follow.
@@ -39,6 +39,7 @@ func main() {
 
 type options struct {
 	config, configsvc, kernel, control, listen string
+	saveKeys                                   string
 	port, nattPort                             uint
 	verbose                                    bool
 }
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.UintVar(&o.port, "port", 500, "IKE UDP `port` (ours and the peers')")
 	fs.UintVar(&o.nattPort, "natt-port", 4500, "NAT-T UDP `port` (ours and the peers')")
 	fs.BoolVar(&o.verbose, "v", false, "log every exchange, not only failures")
+	fs.StringVar(&o.saveKeys, "save-keys", "", "keep Wireshark's ikev2_decryption_table and esp_sa in `dir`, updated as SAs come and go (secret keys: debugging only)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -97,7 +99,7 @@ func serve(ctx context.Context, o options, logger *log.Logger) error {
 	if o.verbose {
 		verbosef = logger.Printf
 	}
-	d := &daemon{logf: logf, verbosef: verbosef, port: uint16(o.port), nattPort: uint16(o.nattPort), localAddr: localAddrTowards}
+	d := &daemon{logf: logf, verbosef: verbosef, port: uint16(o.port), nattPort: uint16(o.nattPort), localAddr: localAddrTowards, keysDir: o.saveKeys}
 	if listen.IsValid() {
 		d.localAddr = func(netip.Addr) (netip.Addr, error) { return listen.Unmap(), nil }
 	}
@@ -178,6 +180,9 @@ func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, sta
 	if err := start(); err != nil {
 		d.logf("ikesvc: %v", err)
 	}
+	if o.saveKeys != "" {
+		go d.followKeys(ctx, o.saveKeys)
+	}
 	d.logf("ikesvc: running (IKE port %d, NAT-T port %d, kernel %s)", o.port, o.nattPort, o.kernel)
 	<-ctx.Done()
 	err = d.close()
@@ -216,13 +221,20 @@ func runClient(socket string, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
 			return 1
 		}
+	case args[0] == "save-keys" && len(args) == 1:
+		saved, err := c.SaveKeys(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "ikesvc: save-keys: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, control.FormatSavedKeys(saved))
 	case args[0] == "terminate" && len(args) == 2:
 		if err := c.Terminate(ctx, args[1]); err != nil {
 			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
 			return 1
 		}
 	default:
-		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER or terminate PEER\n", args)
+		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER, terminate PEER or save-keys\n", args)
 		return 2
 	}
 	return 0

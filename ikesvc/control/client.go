@@ -99,3 +99,16 @@ func (c *Client) Terminate(ctx context.Context, peer string) error {
 	_, err := c.call(ctx, Request{Cmd: CmdTerminate, Peer: peer})
 	return err
 }
+
+// SaveKeys makes ikesvc write Wireshark's key tables (ikev2_decryption_table,
+// esp_sa) and says where.
+func (c *Client) SaveKeys(ctx context.Context) (SavedKeys, error) {
+	resp, err := c.call(ctx, Request{Cmd: CmdSaveKeys})
+	if err != nil {
+		return SavedKeys{}, err
+	}
+	if resp.Keys == nil {
+		return SavedKeys{}, fmt.Errorf("ikesvc %s: the answer to %s says nothing about the keys", c.path, CmdSaveKeys)
+	}
+	return *resp.Keys, nil
+}

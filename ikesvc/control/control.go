@@ -3,7 +3,9 @@
 // in the CLI and `ikesvc -control SOCKET show` use its Client.
 //
 //	request:  {"cmd":"show"} | {"cmd":"crls"} | {"cmd":"initiate","peer":"gw2"} | {"cmd":"terminate","peer":"gw2"}
+//	          | {"cmd":"save-keys"}
 //	response: {"sas":[...]} on success of show, {"crl_fetch":{"enabled":true,"urls":[...]}} of crls,
+//	          {"saved_keys":{"dir":"/tmp/ikesvc-keys",...}} of save-keys,
 //	          {} on success otherwise, {"error":"..."} on failure
 package control
 
@@ -26,6 +28,7 @@ const (
 	CmdCRLs      = "crls"
 	CmdInitiate  = "initiate"
 	CmdTerminate = "terminate"
+	CmdSaveKeys  = "save-keys"
 )
 
 // Request is one line from a client.
@@ -36,9 +39,26 @@ type Request struct {
 
 // Response is one line to a client.
 type Response struct {
-	Error    string    `json:"error,omitempty"`
-	SAs      []IKESA   `json:"sas,omitempty"`
-	CRLFetch *CRLFetch `json:"crl_fetch,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	SAs      []IKESA    `json:"sas,omitempty"`
+	CRLFetch *CRLFetch  `json:"crl_fetch,omitempty"`
+	Keys     *SavedKeys `json:"saved_keys,omitempty"`
+}
+
+// SavedKeys is the answer to save-keys: where ikesvc wrote Wireshark's
+// key tables and how many SAs they hold (never the keys themselves).
+type SavedKeys struct {
+	Dir         string   `json:"dir"`
+	Files       []string `json:"files"`
+	IKE         int      `json:"ike"`
+	ESP         int      `json:"esp"`
+	Unsupported int      `json:"unsupported,omitempty"` // SAs Wireshark cannot decrypt, left out
+}
+
+// KeyService is implemented by a Service that can write Wireshark's key
+// tables (ikesvc's daemon: to -save-keys DIR, or to RAM under /tmp).
+type KeyService interface {
+	SaveKeys() (SavedKeys, error)
 }
 
 // CRL is one CRL distribution point in the answer to crls.

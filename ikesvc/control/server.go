@@ -100,12 +100,22 @@ func handle(ctx context.Context, svc Service, req Request) Response {
 			st.URLs = []CRL{}
 		}
 		return Response{CRLFetch: &st}
+	case CmdSaveKeys:
+		ks, ok := svc.(KeyService)
+		if !ok {
+			return Response{Error: "this ikesvc cannot save keys"}
+		}
+		saved, err := ks.SaveKeys()
+		if err != nil {
+			return Response{Error: err.Error()}
+		}
+		return Response{Keys: &saved}
 	case CmdInitiate:
 		err = svc.Initiate(req.Peer)
 	case CmdTerminate:
 		err = svc.Terminate(req.Peer)
 	default:
-		err = fmt.Errorf("unknown command %q (want show, crls, initiate or terminate)", req.Cmd)
+		err = fmt.Errorf("unknown command %q (want show, crls, initiate, terminate or save-keys)", req.Cmd)
 	}
 	if err != nil {
 		return Response{Error: err.Error()}
