@@ -125,6 +125,11 @@ type Ikesvc struct {
 // socket lives in controlDir, which must be short (unix socket paths are
 // limited to 107 bytes).
 func StartIkesvc(ctx context.Context, bin string, node *Node, dir, controlDir, config string) (*Ikesvc, error) {
+	return StartIkesvcArgs(ctx, bin, node, dir, controlDir, config)
+}
+
+// StartIkesvcArgs is StartIkesvc with more ikesvc flags (e.g. -save-keys DIR).
+func StartIkesvcArgs(ctx context.Context, bin string, node *Node, dir, controlDir, config string, args ...string) (*Ikesvc, error) {
 	s := &Ikesvc{
 		Node:    node,
 		Dir:     dir,
@@ -144,8 +149,8 @@ func StartIkesvc(ctx context.Context, bin string, node *Node, dir, controlDir, c
 		return nil, fmt.Errorf("ikesvc %s: %w", node.Name, err)
 	}
 	defer out.Close()
-	s.cmd = exec.Command("ip", "netns", "exec", node.NS,
-		bin, "-config", s.Config, "-kernel", "memory", "-control", s.Control)
+	s.cmd = exec.Command("ip", append([]string{"netns", "exec", node.NS,
+		bin, "-config", s.Config, "-kernel", "memory", "-control", s.Control}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = out, out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
