@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"alixsec.dev/ikesvc/ike"
 	"alixsec.dev/ikesvc/kernel"
@@ -144,14 +145,37 @@ type Written struct {
 // file (0600) and renamed over the old one, so a reader never sees half.
 func Write(dir string, ikeKeys []ike.IKESAKeys, espKeys []ike.ESPSAKeys) (Written, error) {
 	w := Written{Dir: dir, IKEv2: filepath.Join(dir, IKEv2File), ESPSA: filepath.Join(dir, ESPFile)}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return w, fmt.Errorf("save-keys: %w", err)
+	if err := privateDir(dir); err != nil {
+		return w, err
 	}
 	ikeText, ikeSkipped := IKEv2Table(ikeKeys)
 	espText, espSkipped := ESPTable(espKeys)
 	w.IKE, w.ESP = len(ikeKeys)-ikeSkipped, len(espKeys)-espSkipped
 	w.Unsupported = ikeSkipped + espSkipped
 	return w, errors.Join(replace(w.IKEv2, ikeText), replace(w.ESPSA, espText))
+}
+
+// privateDir makes dir (0700) or checks that it is a real directory of
+// ours, and takes group and other access away: keys must not land in a
+// directory someone else controls (a symlink planted under /tmp).
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save-keys: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("save-keys: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("save-keys: %s is not a directory of ours (%v): refusing to put keys there", dir, fi.Mode())
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("save-keys: %w", err)
+		}
+	}
+	return nil
 }
 
 func replace(path, text string) error {

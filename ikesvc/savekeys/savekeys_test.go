@@ -81,3 +81,23 @@ func TestWritePrivate(t *testing.T) {
 		t.Errorf("the SA that went is still in the table:\n%s", data)
 	}
 }
+
+// TestWriteRefusesSymlink: a directory name planted as a symlink (the
+// /tmp attack) gets no keys.
+func TestWriteRefusesSymlink(t *testing.T) {
+	base := t.TempDir()
+	target := filepath.Join(base, "elsewhere")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "keys")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(link, nil, nil); err == nil || !strings.Contains(err.Error(), "not a directory of ours") {
+		t.Fatalf("Write through a symlink: %v, want a refusal", err)
+	}
+	if entries, _ := os.ReadDir(target); len(entries) != 0 {
+		t.Errorf("files written through the symlink: %v", entries)
+	}
+}
