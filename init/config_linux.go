@@ -170,11 +170,11 @@ func (f *configFollower) apply(cfg *model.Config) (networkOK bool) {
 	f.current = cfg
 	f.mu.Unlock()
 	f.warnExpiring(cfg)
-	if h := cfg.System.Hostname; h != "" {
-		set := f.setHostname
-		if set == nil {
-			set = unix.Sethostname
-		}
+	set := f.setHostname
+	if set == nil {
+		set = unix.Sethostname
+	}
+	if h := cfg.System.EffectiveHostname(); h != "" {
 		if err := set([]byte(h)); err != nil {
 			f.logger.Printf("config: set hostname %q: %v", h, err)
 		}
@@ -183,7 +183,7 @@ func (f *configFollower) apply(cfg *model.Config) (networkOK bool) {
 	f.clock.setServers(cfg.System.NTPServers)
 	f.logs.setForward(nil)
 	if host := cfg.System.SyslogHost; host != "" {
-		fwd, err := newSyslogForwarder(host, cfg.System.Hostname)
+		fwd, err := newSyslogForwarder(host, cfg.System.EffectiveHostname())
 		if err != nil {
 			f.logger.Printf("config: remote syslog: %v", err)
 		} else {

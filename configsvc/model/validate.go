@@ -112,27 +112,14 @@ func (c *Config) validatePeer(name string, p *Peer) []error {
 	if len(ip.CACertificates) == 0 {
 		add("", "", "needs at least one ipsec ca-certificate to verify the peer")
 	}
-	if p.effectiveStart() != StartNone && !p.Address.IsValid() {
-		add("address", "", "needed to initiate (start-action %s); use start-action none to only respond", p.effectiveStart())
+	eff := ip.PeerSettings(p)
+	if eff.StartAction != StartNone && !p.Address.IsValid() {
+		add("address", "", "needed to initiate (start-action %s); use start-action none to only respond", eff.StartAction)
 	}
-	if p.effectiveMode() == ModeTunnel && (len(p.LocalTS) == 0 || len(p.RemoteTS) == 0) {
+	if eff.Mode == ModeTunnel && (len(p.LocalTS) == 0 || len(p.RemoteTS) == 0) {
 		add("", "", "tunnel mode needs local-ts and remote-ts")
 	}
 	return errs
-}
-
-func (p *Peer) effectiveStart() StartAction {
-	if p.StartAction == "" {
-		return DefaultStartAction
-	}
-	return p.StartAction
-}
-
-func (p *Peer) effectiveMode() Mode {
-	if p.Mode == "" {
-		return DefaultMode
-	}
-	return p.Mode
 }
 
 func keyMatchesCert(keyPEM, certPEM string) error {
