@@ -73,6 +73,9 @@ func run(console *log.Logger) error {
 	go reaper.loop()
 	sup := &supervisor{logger: logger, reaper: reaper, logs: logs.writer}
 
+	if err := upLoopback(logger); err != nil {
+		warn.Printf("%v", err)
+	}
 	var services []*service
 	if fileExists("/bbin/configsvc") {
 		if err := mountConfigPartition(logger); err != nil {

@@ -2,9 +2,11 @@ package imagetest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +130,9 @@ func TestCLICommitRebootRollback(t *testing.T) {
 	if host := b.boot(); host != "alixsec" {
 		t.Fatalf("first boot prompt %q, want the default alixsec", host)
 	}
+	if err := loopbackUp(b.run("show interfaces")); err != nil {
+		t.Fatal(err)
+	}
 	b.run("configure")
 	for _, line := range []string{"set system hostname bartest", "set interfaces eth0 address 10.99.0.5/24"} {
 		if out := b.run(line); strings.TrimSpace(out) != "" {
@@ -173,6 +178,22 @@ func TestCLICommitRebootRollback(t *testing.T) {
 		out := b.run("show interfaces")
 		return !strings.Contains(out, "10.99.0.5/24") && strings.Contains(out, "10.99.0.1/24"), out
 	}, "init removes 10.99.0.5/24 from eth0")
+}
+
+// loopbackUp checks the lo line of `show interfaces`: init brings lo up
+// with 127.0.0.1/8 and ::1/128 before it starts the services.
+func loopbackUp(show string) error {
+	for _, l := range strings.Split(show, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "lo" {
+			continue
+		}
+		if f[1] != "up" || !slices.Contains(f, "127.0.0.1/8") || !slices.Contains(f, "::1/128") {
+			return fmt.Errorf("lo is not up with 127.0.0.1/8 and ::1/128: %q\n%s", l, show)
+		}
+		return nil
+	}
+	return fmt.Errorf("show interfaces lists no lo:\n%s", show)
 }
 
 // waitFor retries check for up to 30 s; the config is applied
