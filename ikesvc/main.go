@@ -19,10 +19,10 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
-	"alixsec.dev/configsvc/settext"
 	"alixsec.dev/ikesvc/control"
 	"alixsec.dev/ikesvc/kernel"
 )
@@ -72,11 +72,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			logger.Printf("ikesvc: %v in %s; not starting", err, o.config)
 			return exitDontRestart
 		}
+		var fe fileError
+		if errors.As(err, &fe) {
+			// One line per problem, each naming the file and the item.
+			for _, l := range strings.Split(fe.err.Error(), "\n") {
+				logger.Printf("ikesvc: %s: %s", fe.file, l)
+			}
+			return 1
+		}
 		logger.Printf("ikesvc: %v", err)
 		return 1
 	}
 	return 0
 }
+
+// fileError is a -config FILE that does not load; err holds one problem
+// per line.
+type fileError struct {
+	file string
+	err  error
+}
+
+func (e fileError) Error() string { return e.file + ": " + e.err.Error() }
+func (e fileError) Unwrap() error { return e.err }
 
 func serve(ctx context.Context, o options, logger *log.Logger) error {
 	if (o.config == "") == (o.configsvc == "") {
@@ -106,18 +124,13 @@ func serve(ctx context.Context, o options, logger *log.Logger) error {
 		if err != nil {
 			return err
 		}
-		cfg, err := settext.Parse(f)
+		cfg, err := loadConfig(f, time.Now(), func(w error) { logger.Printf("ikesvc: %s: warning: %v", o.config, w) })
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %w", o.config, err)
+			return fileError{o.config, err}
 		}
 		if len(cfg.IPsec.Peers) == 0 {
 			return errNoPeers
-		}
-		// Parse the settings before touching sockets or the kernel, so a
-		// broken file fails fast with every error listed.
-		if _, err := settingsFrom(cfg); err != nil {
-			return fmt.Errorf("%s: %w", o.config, err)
 		}
 		return serveWith(ctx, o, d, listen, func() error { return d.apply(cfg, o.config) })
 	}

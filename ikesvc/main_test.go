@@ -104,6 +104,7 @@ func (p *hostPKI) hostConfig(t *testing.T, name string, addr netip.Addr, peer st
 		{"pki", "certificate", name, string(pki.EncodeCertificatePEM(cert))},
 		{"pki", "ca-certificate", "root", string(pki.EncodeCertificatePEM(p.root))},
 		{"pki", "ca-certificate", "inter", string(pki.EncodeCertificatePEM(p.inter))},
+		{"ipsec", "local-id", "C=JP, O=Example, CN=" + name + ".example.net"},
 		{"ipsec", "key", name},
 		{"ipsec", "certificate", name},
 		{"ipsec", "ca-certificate", "root"},
@@ -269,7 +270,7 @@ func TestExitCodes(t *testing.T) {
 		msg  string
 	}{
 		{"no peers", []string{"-config", empty, "-kernel", "memory"}, exitDontRestart, "no ipsec peers"},
-		{"missing key", []string{"-config", bad, "-kernel", "memory"}, 1, `ipsec key "nokey": no such pki key`},
+		{"missing key", []string{"-config", bad, "-kernel", "memory"}, 1, "bad.set: ipsec key nokey: no such entry in pki key"},
 		{"no source", []string{"-kernel", "memory"}, 1, "exactly one of -config"},
 		{"command without socket", []string{"show"}, 2, "needs -control"},
 		{"unreachable socket", []string{"-control", filepath.Join(dir, "none.sock"), "show"}, 1, "not reachable"},

@@ -76,6 +76,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if err := c.validateChain(); err != nil {
+		errs = append(errs, err)
+	}
 	if ip.CRLMode == CRLStrict && len(ip.CRLs) == 0 && !ip.CRLFetch {
 		add([]string{"ipsec", "crl-mode"}, string(ip.CRLMode), "strict needs a crl or crl-fetch on")
 	}
