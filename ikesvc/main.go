@@ -25,6 +25,7 @@ import (
 
 	"alixsec.dev/ikesvc/control"
 	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/init/svclog"
 )
 
 // exitDontRestart tells init to leave ikesvc stopped (gokrazy's convention).
@@ -66,21 +67,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return runClient(o.control, fs.Args(), stdout, stderr)
 	}
-	logger := log.New(stderr, "", log.LstdFlags)
+	logger := svclog.New(stderr, "ikesvc", os.Getenv)
 	if err := serve(ctx, o, logger); err != nil {
 		if errors.Is(err, errNoPeers) {
-			logger.Printf("ikesvc: %v in %s; not starting", err, o.config)
+			logger.Printf("%v in %s; not starting", err, o.config)
 			return exitDontRestart
 		}
 		var fe fileError
 		if errors.As(err, &fe) {
 			// One line per problem, each naming the file and the item.
 			for _, l := range strings.Split(fe.err.Error(), "\n") {
-				logger.Printf("ikesvc: %s: %s", fe.file, l)
+				logger.Printf("%s: %s", fe.file, l)
 			}
 			return 1
 		}
-		logger.Printf("ikesvc: %v", err)
+		logger.Printf("%v", err)
 		return 1
 	}
 	return 0
@@ -124,7 +125,7 @@ func serve(ctx context.Context, o options, logger *log.Logger) error {
 		if err != nil {
 			return err
 		}
-		cfg, err := loadConfig(f, time.Now(), func(w error) { logger.Printf("ikesvc: %s: warning: %v", o.config, w) })
+		cfg, err := loadConfig(f, time.Now(), func(w error) { logger.Printf("%s: warning: %v", o.config, w) })
 		f.Close()
 		if err != nil {
 			return fileError{o.config, err}
@@ -189,9 +190,9 @@ func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, sta
 		controlDone <- nil
 	}
 	if err := start(); err != nil {
-		d.logf("ikesvc: %v", err)
+		d.logf("%v", err)
 	}
-	d.logf("ikesvc: running (IKE port %d, NAT-T port %d, kernel %s)", o.port, o.nattPort, o.kernel)
+	d.logf("running (IKE port %d, NAT-T port %d, kernel %s)", o.port, o.nattPort, o.kernel)
 	<-ctx.Done()
 	err = d.close()
 	transport.Close()

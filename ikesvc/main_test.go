@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"alixsec.dev/configsvc/settext"
 	"alixsec.dev/ikesvc/control"
 	"alixsec.dev/ikesvc/pki"
+	"alixsec.dev/init/svclog"
 )
 
 // syncBuffer is a daemon's stderr.
@@ -280,6 +282,41 @@ func TestExitCodes(t *testing.T) {
 			var out, errOut bytes.Buffer
 			if got := run(context.Background(), tt.args, &out, &errOut); got != tt.want || !strings.Contains(errOut.String(), tt.msg) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", got, errOut.String(), tt.want, tt.msg)
+			}
+		})
+	}
+}
+
+// TestLogLineStamps: run by hand, every line ikesvc logs carries one
+// timestamp and one "ikesvc: "; under init (svclog.EnvVar set) neither,
+// since init's ring adds both.
+func TestLogLineStamps(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.set")
+	os.WriteFile(bad, []byte("set ipsec peer gw2 address 192.0.2.2\nset ipsec key nokey\n"), 0o600)
+	stamp := regexp.MustCompile(`\d{4}/\d\d/\d\d \d\d:\d\d:\d\d`)
+	for _, supervised := range []bool{false, true} {
+		t.Run(fmt.Sprintf("supervised=%v", supervised), func(t *testing.T) {
+			if supervised {
+				t.Setenv(svclog.EnvVar, "1")
+			}
+			var errOut bytes.Buffer
+			if code := run(context.Background(), []string{"-config", bad, "-kernel", "memory"}, &bytes.Buffer{}, &errOut); code != 1 {
+				t.Fatalf("exit %d, want 1: %s", code, errOut.String())
+			}
+			lines := strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n")
+			if len(lines) < 2 {
+				t.Fatalf("want several error lines, got %q", lines)
+			}
+			for _, l := range lines {
+				stamps, names := len(stamp.FindAllString(l, -1)), strings.Count(l, "ikesvc: ")
+				want := 1
+				if supervised {
+					want = 0
+				}
+				if stamps != want || names != want || want == 1 && !strings.HasPrefix(l[len("2006/01/02 15:04:05 "):], "ikesvc: ") {
+					t.Errorf("line %q: %d timestamps and %d \"ikesvc: \", want %d of each (time first)", l, stamps, names, want)
+				}
 			}
 		})
 	}

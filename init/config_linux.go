@@ -14,6 +14,7 @@ import (
 	"alixsec.dev/configsvc/model"
 	"alixsec.dev/configsvc/pkiwatch"
 	"alixsec.dev/init/netconf"
+	"alixsec.dev/init/svclog"
 )
 
 // configFollower applies the running configuration to what init owns
@@ -246,7 +247,9 @@ func serviceEnv() []string {
 		// (runtime callRet there lacks NO_LOCAL_POINTERS). configsvc no
 		// longer calls through reflection (configsvc/gobrpc); not
 		// shrinking stacks stays as a cheap second guard.
-		"GODEBUG=asynctimerchan=0,panicnil=0,gcshrinkstackoff=1"}
+		"GODEBUG=asynctimerchan=0,panicnil=0,gcshrinkstackoff=1",
+		// init's RAM ring stamps time and name on each line.
+		svclog.Env()}
 }
 
 func fileExists(p string) bool {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -133,6 +134,9 @@ func TestCLICommitRebootRollback(t *testing.T) {
 	if err := loopbackUp(b.run("show interfaces")); err != nil {
 		t.Fatal(err)
 	}
+	if err := singleStamped(b.run("show log")); err != nil {
+		t.Error(err)
+	}
 	b.run("configure")
 	for _, line := range []string{"set system hostname bartest", "set interfaces eth0 address 10.99.0.5/24"} {
 		if out := b.run(line); strings.TrimSpace(out) != "" {
@@ -194,6 +198,30 @@ func loopbackUp(show string) error {
 		return nil
 	}
 	return fmt.Errorf("show interfaces lists no lo:\n%s", show)
+}
+
+// innerStamp is a timestamp inside a ring line's message: log's
+// (2026/12/03 08:58:58) or RFC 3339.
+var innerStamp = regexp.MustCompile(`^(?:\d{4}/\d\d/\d\d|\d{4}-\d\d-\d\dT)`)
+
+// singleStamped checks that every line of `show log` ("TIME source: msg")
+// has one timestamp and one source name, the ring's: no
+// "T ikesvc: 2026/12/03 08:58:58 ikesvc: ..." or "T configsvc: configsvc: ...".
+func singleStamped(log string) error {
+	var bad []string
+	for _, l := range strings.Split(log, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && strings.HasSuffix(f[1], ":") && (f[2] == f[1] || innerStamp.MatchString(f[2])) {
+			bad = append(bad, l)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("show log has %d lines with two timestamps or two names, e.g. %q:\n%s", len(bad), bad[0], log)
+	}
+	if !strings.Contains(log, " configsvc: ") || !strings.Contains(log, " init: ") {
+		return fmt.Errorf("show log lacks configsvc or init lines:\n%s", log)
+	}
+	return nil
 }
 
 // waitFor retries check for up to 30 s; the config is applied
