@@ -186,6 +186,18 @@ func peerFrom(name string, p *model.Peer, ip *model.IPsec) (ike.PeerConfig, erro
 	}
 	pc.DPDInterval = eff.DPDInterval
 	pc.RekeyTime = eff.RekeyTime
+	pc.IKERekeyTime = eff.IKERekeyTime
+	pc.ReauthTime = eff.ReauthTime
+	switch eff.DPDAction {
+	case model.DPDClear:
+		pc.DPDAction = ike.DPDClear
+	case model.DPDRestart:
+		pc.DPDAction = ike.DPDRestart
+	case model.DPDTrap:
+		pc.DPDAction = ike.DPDTrap
+	default:
+		return pc, fmt.Errorf("peer %s: unknown dpd-action %q", name, eff.DPDAction)
+	}
 	switch eff.StartAction {
 	case model.StartStart:
 		pc.StartAction = ike.StartStart

@@ -26,8 +26,11 @@ func TestPeerFromDefaults(t *testing.T) {
 			if pc.Mode != kernel.ModeTunnel {
 				t.Errorf("Mode %v, want tunnel", pc.Mode)
 			}
-			if pc.DPDInterval != 30*time.Second || pc.RekeyTime != time.Hour {
-				t.Errorf("DPDInterval %v RekeyTime %v, want 30s 1h", pc.DPDInterval, pc.RekeyTime)
+			if pc.DPDInterval != 30*time.Second || pc.RekeyTime != time.Hour || pc.IKERekeyTime != 4*time.Hour || pc.ReauthTime != 0 {
+				t.Errorf("DPDInterval %v RekeyTime %v IKERekeyTime %v ReauthTime %v, want 30s 1h 4h 0", pc.DPDInterval, pc.RekeyTime, pc.IKERekeyTime, pc.ReauthTime)
+			}
+			if pc.DPDAction != ike.DPDTrap {
+				t.Errorf("DPDAction %v, want trap (follows start-action trap)", pc.DPDAction)
 			}
 			if len(pc.IKE) != 1 || pc.IKE[0].String() != "aes128-sha256-prfsha256-modp2048" || len(pc.ESP) != 1 || pc.ESP[0].String() != "aes128-sha256-modp2048-noesn" {
 				t.Errorf("proposals %v %v, want the defaults", pc.IKE, pc.ESP)
@@ -42,6 +45,22 @@ func TestPeerFromDefaults(t *testing.T) {
 					t.Errorf("ESP %v, want the global one", pc.ESP)
 				}
 			}},
+		{"start-action start restarts after DPD", "set ipsec peer p start-action start\n", func(t *testing.T, pc ike.PeerConfig) {
+			if pc.StartAction != ike.StartStart || pc.DPDAction != ike.DPDRestart {
+				t.Errorf("StartAction %v DPDAction %v, want start restart", pc.StartAction, pc.DPDAction)
+			}
+		}},
+		{"IKE lifetimes: global, then the peer's", "set ipsec ike-rekey-time 7200\nset ipsec reauth-time 86400\nset ipsec peer p ike-rekey-time 1800\nset ipsec peer p dpd-action clear\n",
+			func(t *testing.T, pc ike.PeerConfig) {
+				if pc.IKERekeyTime != 30*time.Minute || pc.ReauthTime != 24*time.Hour || pc.DPDAction != ike.DPDClear {
+					t.Errorf("IKERekeyTime %v ReauthTime %v DPDAction %v, want 30m 24h clear", pc.IKERekeyTime, pc.ReauthTime, pc.DPDAction)
+				}
+			}},
+		{"peer turns reauth off", "set ipsec reauth-time 86400\nset ipsec peer p reauth-time 0\n", func(t *testing.T, pc ike.PeerConfig) {
+			if pc.ReauthTime != 0 {
+				t.Errorf("ReauthTime %v, want 0 (off)", pc.ReauthTime)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,9 @@
 package model
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // PeerSettings is one peer's configuration with every default applied: what
 // ikesvc runs and what commit validation judges. Consumers read defaults only
@@ -11,7 +14,10 @@ type PeerSettings struct {
 	StartAction  StartAction
 	DPDInterval  time.Duration
 	RekeyTime    time.Duration // CHILD_SA
-	IKEProposals []string      // in preference order
+	IKERekeyTime time.Duration
+	ReauthTime   time.Duration // 0: off
+	DPDAction    DPDAction
+	IKEProposals []string // in preference order
 	ESPProposals []string
 }
 
@@ -23,6 +29,9 @@ func (ip *IPsec) PeerSettings(p *Peer) PeerSettings {
 		StartAction:  p.StartAction,
 		DPDInterval:  seconds(p.DPDInterval, DefaultDPDInterval),
 		RekeyTime:    seconds(p.RekeyTime, DefaultRekeyTime),
+		IKERekeyTime: seconds(firstInt(p.IKERekeyTime, ip.IKERekeyTime), DefaultIKERekeyTime),
+		ReauthTime:   reauthSeconds(p.ReauthTime, ip.ReauthTime),
+		DPDAction:    p.DPDAction,
 		IKEProposals: firstList(p.IKEProposals, ip.IKEProposals, DefaultIKEProposal),
 		ESPProposals: firstList(p.ESPProposals, ip.ESPProposals, DefaultESPProposal),
 	}
@@ -31,6 +40,9 @@ func (ip *IPsec) PeerSettings(p *Peer) PeerSettings {
 	}
 	if s.StartAction == "" {
 		s.StartAction = DefaultStartAction
+	}
+	if s.DPDAction == "" {
+		s.DPDAction = DefaultDPDAction(s.StartAction)
 	}
 	return s
 }
@@ -57,6 +69,30 @@ func seconds(v, def int) time.Duration {
 		v = def
 	}
 	return time.Duration(v) * time.Second
+}
+
+// firstInt is own if set (non-zero), else global.
+func firstInt(own, global int) int {
+	if own != 0 {
+		return own
+	}
+	return global
+}
+
+// reauthSeconds resolves a reauth-time leaf pair: the peer's, else the
+// ipsec one, else DefaultReauthTime; "0" is off.
+func reauthSeconds(own, global string) time.Duration {
+	v := DefaultReauthTime
+	for _, s := range []string{global, own} {
+		if s != "" {
+			v = s
+		}
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0 // the per-value check refuses such a value
+	}
+	return time.Duration(n) * time.Second
 }
 
 // firstList returns the first non-empty list, else a list of def. The

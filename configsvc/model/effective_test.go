@@ -17,13 +17,17 @@ func TestPeerSettingsDefaults(t *testing.T) {
 	}{
 		{"nothing set", nil, PeerSettings{
 			Mode: ModeTunnel, StartAction: StartTrap, DPDInterval: 30 * time.Second, RekeyTime: time.Hour,
+			IKERekeyTime: 4 * time.Hour, DPDAction: DPDTrap,
 			IKEProposals: []string{"aes128-sha256-modp2048"}, ESPProposals: []string{"aes128-sha256-modp2048"},
 		}},
 		{"global proposals", [][]string{
 			{"ipsec", "ike-proposal", "aes256gcm16-prfsha256-ecp256"},
 			{"ipsec", "esp-proposal", "aes128gcm16-ecp256"},
+			{"ipsec", "ike-rekey-time", "7200"},
+			{"ipsec", "reauth-time", "86400"},
 		}, PeerSettings{
 			Mode: ModeTunnel, StartAction: StartTrap, DPDInterval: 30 * time.Second, RekeyTime: time.Hour,
+			IKERekeyTime: 2 * time.Hour, ReauthTime: 24 * time.Hour, DPDAction: DPDTrap,
 			IKEProposals: []string{"aes256gcm16-prfsha256-ecp256"}, ESPProposals: []string{"aes128gcm16-ecp256"},
 		}},
 		{"peer values win", [][]string{
@@ -33,8 +37,13 @@ func TestPeerSettingsDefaults(t *testing.T) {
 			{"ipsec", "peer", "p", "start-action", "none"},
 			{"ipsec", "peer", "p", "dpd-interval", "10"},
 			{"ipsec", "peer", "p", "rekey-time", "600"},
+			{"ipsec", "ike-rekey-time", "7200"},
+			{"ipsec", "reauth-time", "86400"},
+			{"ipsec", "peer", "p", "ike-rekey-time", "1800"},
+			{"ipsec", "peer", "p", "reauth-time", "0"},
 		}, PeerSettings{
 			Mode: ModeTransport, StartAction: StartNone, DPDInterval: 10 * time.Second, RekeyTime: 10 * time.Minute,
+			IKERekeyTime: 30 * time.Minute, DPDAction: DPDClear,
 			IKEProposals: []string{"aes128-sha256-x25519"}, ESPProposals: []string{"aes128-sha256-modp2048"},
 		}},
 	}
@@ -65,6 +74,29 @@ func TestPeerSettingsDoesNotAlias(t *testing.T) {
 	s.IKEProposals[0] = "changed"
 	if ip.IKEProposals[0] != "aes128-sha256-x25519" {
 		t.Errorf("config changed through PeerSettings: %v", ip.IKEProposals)
+	}
+}
+
+// TestDPDActionFollowsStartAction: an unset dpd-action keeps the peer as
+// its start action has it; a set one wins.
+func TestDPDActionFollowsStartAction(t *testing.T) {
+	tests := []struct {
+		start StartAction
+		dpd   DPDAction
+		want  DPDAction
+	}{
+		{StartStart, "", DPDRestart},
+		{StartTrap, "", DPDTrap},
+		{"", "", DPDTrap},
+		{StartNone, "", DPDClear},
+		{StartStart, DPDClear, DPDClear},
+		{StartNone, DPDTrap, DPDTrap},
+	}
+	for _, tt := range tests {
+		got := (&IPsec{}).PeerSettings(&Peer{StartAction: tt.start, DPDAction: tt.dpd}).DPDAction
+		if got != tt.want {
+			t.Errorf("start-action %q dpd-action %q: %s, want %s", tt.start, tt.dpd, got, tt.want)
+		}
 	}
 }
 

@@ -119,6 +119,16 @@ func (c *Config) validatePeer(name string, p *Peer) []error {
 	if eff.StartAction != StartNone && !p.Address.IsValid() {
 		add("address", "", "needed to initiate (start-action %s); use start-action none to only respond", eff.StartAction)
 	}
+	if eff.StartAction == StartNone && eff.DPDAction != DPDClear && !p.Address.IsValid() {
+		add("address", "", "needed to initiate again (dpd-action %s); use dpd-action clear to only respond", eff.DPDAction)
+	}
+	// A reauthentication replaces the IKE SA and so restarts its rekey
+	// timer: at or below ike-rekey-time the IKE SA would never be rekeyed,
+	// which is not what anyone setting both means.
+	if eff.ReauthTime > 0 && eff.ReauthTime <= eff.IKERekeyTime {
+		add("", "", "reauth-time %d must be greater than ike-rekey-time %d (a reauthentication replaces the IKE SA, so it would never be rekeyed): raise reauth-time, lower ike-rekey-time or set reauth-time 0",
+			int(eff.ReauthTime.Seconds()), int(eff.IKERekeyTime.Seconds()))
+	}
 	if eff.Mode == ModeTunnel && (len(p.LocalTS) == 0 || len(p.RemoteTS) == 0) {
 		add("", "", "tunnel mode needs local-ts and remote-ts")
 	}
