@@ -119,6 +119,14 @@ func (d *daemon) Initiate(peer string) error {
 	return fmt.Errorf("initiate %s: %w", peer, errNoPeers)
 }
 
+// InitiateWait implements control.InitiateWaiter.
+func (d *daemon) InitiateWait(ctx context.Context, peer string) (ike.Outcome, error) {
+	if e := d.current(); e != nil {
+		return e.InitiateWait(ctx, peer)
+	}
+	return ike.Outcome{}, fmt.Errorf("initiate %s: %w", peer, errNoPeers)
+}
+
 // Terminate implements control.Service.
 func (d *daemon) Terminate(peer string) error {
 	if e := d.current(); e != nil {

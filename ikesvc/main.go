@@ -3,7 +3,8 @@
 //
 //	ikesvc -config FILE -kernel netlink|memory -control SOCKET [-listen ADDR]
 //	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock
-//	ikesvc -control SOCKET show|crls|initiate PEER|terminate PEER
+//	ikesvc -control SOCKET show|crls|terminate PEER
+//	ikesvc -control SOCKET [-timeout 30s] initiate PEER
 //
 // Exit code 125 means "nothing to do, do not restart me": no ipsec peers in
 // -config and no configsvc to follow.
@@ -42,6 +43,7 @@ type options struct {
 	config, configsvc, kernel, control, listen string
 	port, nattPort                             uint
 	verbose                                    bool
+	timeout                                    time.Duration
 }
 
 // run is ikesvc until ctx ends (SIGINT or SIGTERM in main).
@@ -57,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.UintVar(&o.port, "port", 500, "IKE UDP `port` (ours and the peers')")
 	fs.UintVar(&o.nattPort, "natt-port", 4500, "NAT-T UDP `port` (ours and the peers')")
 	fs.BoolVar(&o.verbose, "v", false, "log every exchange, not only failures")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "initiate: how long to wait for the outcome (0: return once the handshake has started)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -65,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "ikesvc: a command (show, initiate PEER, terminate PEER) needs -control SOCKET and nothing else")
 			return 2
 		}
-		return runClient(o.control, fs.Args(), stdout, stderr)
+		return runClient(o.control, fs.Args(), o.timeout, stdout, stderr)
 	}
 	logger := svclog.New(stderr, "ikesvc", os.Getenv)
 	if err := serve(ctx, o, logger); err != nil {
@@ -204,8 +207,9 @@ func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, sta
 }
 
 // runClient is the command-line mode for tests and shells.
-func runClient(socket string, args []string, stdout, stderr io.Writer) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func runClient(socket string, args []string, timeout time.Duration, stdout, stderr io.Writer) int {
+	// The socket answers at once, except initiate, which waits up to timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+timeout)
 	defer cancel()
 	c, err := control.Dial(socket)
 	if err != nil {
@@ -225,9 +229,20 @@ func runClient(socket string, args []string, stdout, stderr io.Writer) int {
 		}
 	case args[0] == "crls" && len(args) == 1:
 		return runCRLs(ctx, c, stdout, stderr)
-	case args[0] == "initiate" && len(args) == 2:
+	case args[0] == "initiate" && len(args) == 2 && timeout <= 0:
 		if err := c.Initiate(ctx, args[1]); err != nil {
 			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
+			return 1
+		}
+	case args[0] == "initiate" && len(args) == 2:
+		// Like swanctl --initiate: the outcome, and the exit status says it.
+		o, err := c.InitiateWait(ctx, args[1], timeout)
+		if err != nil {
+			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", args[1], o)
+		if !o.OK() {
 			return 1
 		}
 	case args[0] == "terminate" && len(args) == 2:

@@ -47,6 +47,9 @@ type Env struct {
 	StartShell func() error
 	// Timeout bounds each API call and socket conversation.
 	Timeout time.Duration
+	// InitiateWait is how long request ipsec initiate waits for the
+	// outcome (DefaultInitiateWait when 0).
+	InitiateWait time.Duration
 	// Now is the clock certificates are checked against (time.Now when
 	// nil).
 	Now func() time.Time
