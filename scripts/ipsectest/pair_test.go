@@ -119,7 +119,11 @@ func TestTwoBoards(t *testing.T) {
 	prev := ""
 	for _, ph := range phases {
 		family := map[bool]string{false: "ipv4", true: "ipv6"}[ph.ipv6]
-		ok := t.Run(ph.mode+"-"+family, func(t *testing.T) {
+		name := ph.mode + "-" + family
+		if ph.onTraffic {
+			name += "-on-traffic"
+		}
+		ok := t.Run(name, func(t *testing.T) {
 			phaseStart := time.Now()
 			m, s := ph.addrs()
 			lines := map[*qemu.Board][]string{
@@ -222,8 +226,9 @@ func startOnTraffic(b *qemu.Board, peer string, to netip.Addr) error {
 	if strings.Contains(out, peer+": IKE SA") {
 		return fmt.Errorf("%s: peer %s has an IKE SA before any traffic (start-action default must be trap):\n%s", b.Name, peer, out)
 	}
-	_, _, err = b.Ping(to.String(), 1)
-	return err
+	// The CLI calls a ping without replies an error: expected here.
+	b.Ping(to.String(), 1)
+	return nil
 }
 
 // childCarriedPackets checks that the CHILD_SAs in a `show ipsec sa`
