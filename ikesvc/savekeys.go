@@ -37,14 +37,14 @@ func (d *daemon) SaveKeys() (control.SavedKeys, error) {
 	if err != nil {
 		return control.SavedKeys{}, err
 	}
-	d.logf("ikesvc: save-keys: wrote the keys of %d IKE SAs and %d ESP SAs to %s", w.IKE, w.ESP, dir)
+	d.logf("save-keys: wrote the keys of %d IKE SAs and %d ESP SAs to %s", w.IKE, w.ESP, dir)
 	return control.SavedKeys{Dir: dir, Files: []string{w.IKEv2, w.ESPSA}, IKE: w.IKE, ESP: w.ESP, Unsupported: w.Unsupported}, nil
 }
 
 // followKeys keeps dir's tables in step with the SAs until ctx ends:
 // every keysPoll it rewrites them when an SA came or went.
 func (d *daemon) followKeys(ctx context.Context, dir string) {
-	d.logf("ikesvc: -save-keys: writing IKE and ESP keys to %s (for Wireshark; keep it private)", dir)
+	d.logf("-save-keys: writing IKE and ESP keys to %s (for Wireshark; keep it private)", dir)
 	var last string
 	tick := time.NewTicker(keysPoll)
 	defer tick.Stop()
@@ -54,7 +54,7 @@ func (d *daemon) followKeys(ctx context.Context, dir string) {
 		espText, _ := savekeys.ESPTable(espKeys)
 		if now := ikeText + espText; now != last {
 			if _, err := savekeys.Write(dir, ikeKeys, espKeys); err != nil {
-				d.logf("ikesvc: %v", err)
+				d.logf("%v", err)
 			} else {
 				last = now
 			}

@@ -276,6 +276,12 @@ func TestStatusSockets(t *testing.T) {
 	if help := f.exec("request ipsec ?"); !strings.Contains(help, "save-keys") || !strings.Contains(help, "never the CF") {
 		t.Errorf("request ipsec ? lacks save-keys:\n%s", help)
 	}
+	if out := f.exec("request ipsec initiate gw2"); out != "initiate gw2: established IKE SA aes128gcm16-prfsha256-ecp256, CHILD_SA aes128gcm16-noesn\n" {
+		t.Errorf("initiate gw2 = %q", out)
+	}
+	if out := f.exec("request ipsec initiate gw3"); !strings.Contains(out, "initiate gw3: failed: peer answered IKE_SA_INIT with NO_PROPOSAL_CHOSEN") {
+		t.Errorf("initiate gw3 (proposal mismatch) = %q", out)
+	}
 	serveOnce(t, f.env.LogSocket, "boot ok\nconfigsvc started\n", false)
 	if out := f.exec("show log"); out != "boot ok\nconfigsvc started\n" {
 		t.Errorf("show log = %q", out)
@@ -438,6 +444,17 @@ func (f *fakeIKE) Initiate(peer string) error {
 		return fmt.Errorf("no such peer %q", peer)
 	}
 	return nil
+}
+
+// InitiateWait answers gw2 established and gw3 with a proposal mismatch.
+func (f *fakeIKE) InitiateWait(ctx context.Context, peer string) (control.Outcome, error) {
+	switch peer {
+	case "gw2":
+		return control.Outcome{Peer: peer, IKE: "aes128gcm16-prfsha256-ecp256", Child: "aes128gcm16-noesn"}, nil
+	case "gw3":
+		return control.Outcome{Peer: peer, Error: "peer answered IKE_SA_INIT with NO_PROPOSAL_CHOSEN"}, nil
+	}
+	return control.Outcome{}, fmt.Errorf("no such peer %q", peer)
 }
 
 func (f *fakeIKE) Terminate(peer string) error {

@@ -148,7 +148,7 @@ func (sa *ikeSA) consumeInitResponse(m *wire.Message) {
 		return
 	}
 	sa.state = StateAuthSent
-	sa.queueRequest(wire.ExchangeIKEAuth, sa.createAuthRequest, sa.consumeAuthResponse)
+	sa.queueRequest(wire.ExchangeIKEAuth, sa.createAuthRequest, sa.consumeAuthResponseReporting)
 }
 
 // completeInit checks the response's SA, KE and nonce and derives the keys.

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"fmt"
 	"time"
 
 	"alixsec.dev/ikesvc/wire"
@@ -104,7 +105,7 @@ func (sa *ikeSA) expiredRetransmit() {
 		return
 	}
 	if req.tries >= RetransmitTries {
-		sa.fail(req.exchange.String()+" request got no response after retransmissions", true)
+		sa.fail(fmt.Sprintf("%v request got no answer after %d retransmissions", req.exchange, req.tries), true)
 		return
 	}
 	req.tries++
