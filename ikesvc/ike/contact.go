@@ -29,6 +29,7 @@ func (e *Engine) markContacted(sa *ikeSA) {
 // them. Should be called after sa's CHILD_SA is installed, so the kernel
 // never lacks an SA for the peer's traffic.
 func (sa *ikeSA) dropOthersOfIdentity() {
+	sa.e.log.Verbosef("ike: peer %s: INITIAL_CONTACT from %s", sa.peerName(), sa.remoteID)
 	var old []*ikeSA
 	for _, o := range sa.e.sas {
 		if o != sa && o.state != StateClosed && o.remoteID.Type != 0 && o.remoteID.Equal(sa.remoteID) {
@@ -36,7 +37,7 @@ func (sa *ikeSA) dropOthersOfIdentity() {
 		}
 	}
 	for _, o := range old {
-		sa.e.log.Verbosef("ike: peer %s: INITIAL_CONTACT from %s: dropping old IKE SA %x", sa.peerName(), sa.remoteID, o.ourSPI())
+		sa.e.log.Verbosef("ike: peer %s: dropping old IKE SA %x of %s (INITIAL_CONTACT)", sa.peerName(), o.ourSPI(), sa.remoteID)
 		o.peerSuccessor = nil // its children go too, to no successor
 		o.noRestart = true
 		o.close(false)

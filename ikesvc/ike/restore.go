@@ -85,7 +85,12 @@ func (e *Engine) adoptRestored(peers []PeerConfig) []*peer {
 	}
 	var why []string
 	var adopted []*peer
-	drop := map[uint32]bool{} // reqids of peers no longer configured
+	// The kernel entries of removed peers go at once, and so do those of
+	// adopted peers that the state does not name: installed just before a
+	// crash, for an exchange whose answer never left (persist.go), so the
+	// peer does not have them, and as the newest SAs they would carry our
+	// traffic.
+	drop := map[uint32]bool{}
 	if st != nil {
 		names := make([]string, 0, len(st.Peers))
 		for name := range st.Peers {
@@ -136,6 +141,7 @@ func (e *Engine) adoptRestored(peers []PeerConfig) []*peer {
 			}
 			e.peers[name] = p
 			adopted = append(adopted, p)
+			drop[p.reqid] = true
 			for _, sa := range restored[name] {
 				e.sas[sa.ourSPI()] = sa
 			}
