@@ -1,9 +1,16 @@
 // Command ikesvc is the IKEv2 daemon: it negotiates IKE and CHILD SAs with
 // the configured peers and installs the ESP SAs and policies in the kernel.
 //
-//	ikesvc -config FILE -kernel netlink|memory -control SOCKET [-listen ADDR]
-//	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock
+//	ikesvc -config FILE -kernel netlink|memory|memory-file:PATH -control SOCKET [-listen ADDR] [-state FILE]
+//	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock -state /run/ikesvc.state
 //	ikesvc -control SOCKET show|crls|initiate PEER|terminate PEER
+//
+// With -state FILE (in RAM: tmpfs or ramfs) ikesvc survives its own
+// restart or crash without loss: the engine saves its IKE and CHILD SA
+// state there after every change, SIGTERM leaves the kernel's SAs and
+// policies installed and the peers untold, and the next start continues
+// the same SAs. Without -state, SIGTERM deletes every SA (and tells the
+// peers) and a start removes what an earlier run left in the kernel.
 //
 // Exit code 125 means "nothing to do, do not restart me": no ipsec peers in
 // -config and no configsvc to follow.
@@ -19,12 +26,14 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"alixsec.dev/configsvc/settext"
 	"alixsec.dev/ikesvc/control"
 	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/statefile"
 )
 
 // exitDontRestart tells init to leave ikesvc stopped (gokrazy's convention).
@@ -38,9 +47,9 @@ func main() {
 }
 
 type options struct {
-	config, configsvc, kernel, control, listen string
-	port, nattPort                             uint
-	verbose                                    bool
+	config, configsvc, kernel, control, listen, state string
+	port, nattPort                                    uint
+	verbose                                           bool
 }
 
 // run is ikesvc until ctx ends (SIGINT or SIGTERM in main).
@@ -56,6 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.UintVar(&o.port, "port", 500, "IKE UDP `port` (ours and the peers')")
 	fs.UintVar(&o.nattPort, "natt-port", 4500, "NAT-T UDP `port` (ours and the peers')")
 	fs.BoolVar(&o.verbose, "v", false, "log every exchange, not only failures")
+	fs.StringVar(&o.state, "state", "", "`file` in RAM (tmpfs) keeping the SA state across restarts of ikesvc")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -128,7 +138,8 @@ func serve(ctx context.Context, o options, logger *log.Logger) error {
 }
 
 // serveWith opens the kernel backend, the IKE sockets and the control
-// socket, runs start, and serves until ctx ends; it then deletes all SAs.
+// socket, runs start, and serves until ctx ends; it then deletes all SAs,
+// or, with a state file, leaves them to the next run.
 func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, start func() error) error {
 	var err error
 	switch o.kernel {
@@ -137,10 +148,21 @@ func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, sta
 	case "memory":
 		d.kern, err = kernel.NewMemory(kernel.DefaultOwnership(), time.Now)
 	default:
-		err = fmt.Errorf("-kernel %q: want netlink or memory", o.kernel)
+		if path, ok := strings.CutPrefix(o.kernel, "memory-file:"); ok && path != "" {
+			// Host tests of restarts: tables that outlive the process.
+			d.kern, err = kernel.NewMemoryFile(path, kernel.DefaultOwnership(), time.Now)
+			break
+		}
+		err = fmt.Errorf("-kernel %q: want netlink, memory or memory-file:PATH", o.kernel)
 	}
 	if err != nil {
 		return err
+	}
+	if o.state != "" {
+		if d.state, err = statefile.Open(o.state); err != nil {
+			d.kern.Close()
+			return err
+		}
 	}
 	defer d.kern.Close()
 	transport, err := listenUDP(listen, uint16(o.port), uint16(o.nattPort), d.logf)
