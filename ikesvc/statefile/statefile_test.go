@@ -98,4 +98,3 @@ func TestOpenRefusesDisk(t *testing.T) {
 		t.Fatal("a state file in a missing directory was accepted")
 	}
 }
-
