@@ -131,6 +131,14 @@ func (d *daemon) Initiate(peer string) error {
 	return fmt.Errorf("initiate %s: %w", peer, errNoPeers)
 }
 
+// Rekey implements control.RekeyService.
+func (d *daemon) Rekey(peer string) error {
+	if e := d.current(); e != nil {
+		return e.Rekey(peer)
+	}
+	return fmt.Errorf("rekey %s: %w", peer, errNoPeers)
+}
+
 // Terminate implements control.Service.
 func (d *daemon) Terminate(peer string) error {
 	if e := d.current(); e != nil {

@@ -3,7 +3,7 @@
 //
 //	ikesvc -config FILE -kernel netlink|memory|memory-file:PATH -control SOCKET [-listen ADDR] [-state FILE]
 //	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock -state /run/ikesvc.state
-//	ikesvc -control SOCKET show|crls|initiate PEER|terminate PEER
+//	ikesvc -control SOCKET show|crls|initiate PEER|rekey PEER|terminate PEER
 //
 // With -state FILE (in RAM: tmpfs or ramfs) ikesvc survives its own
 // restart or crash without loss: the engine saves its IKE and CHILD SA
@@ -238,13 +238,18 @@ func runClient(socket string, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
 			return 1
 		}
+	case args[0] == "rekey" && len(args) == 2:
+		if err := c.Rekey(ctx, args[1]); err != nil {
+			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
+			return 1
+		}
 	case args[0] == "terminate" && len(args) == 2:
 		if err := c.Terminate(ctx, args[1]); err != nil {
 			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
 			return 1
 		}
 	default:
-		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER or terminate PEER\n", args)
+		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER, rekey PEER or terminate PEER\n", args)
 		return 2
 	}
 	return 0
