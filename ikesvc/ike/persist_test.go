@@ -2,6 +2,7 @@ package ike
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/netip"
 	"reflect"
@@ -96,6 +97,14 @@ func TestRestartContinuesSAs(t *testing.T) {
 			p.advance(t, 5*time.Second)
 			ep, box, pc, other := p.sides(who, boxA, boxB)
 			before, kernelBefore := ep.only(t), ep.kernelSet(t)
+			added := map[kernel.SAID]time.Time{}
+			for _, sa := range kernelBefore.SAs {
+				c, err := ep.kern.Counters(context.Background(), sa.ID())
+				if err != nil {
+					t.Fatal(err)
+				}
+				added[sa.ID()] = c.Added
+			}
 			if box.saves == 0 {
 				t.Fatal("the engine never saved its state")
 			}
@@ -117,6 +126,13 @@ func TestRestartContinuesSAs(t *testing.T) {
 			for _, s := range ep.kern.applied {
 				if len(s.SAs) != 2 {
 					t.Fatalf("an Apply after the restart held %d SAs, want the 2 adopted ones", len(s.SAs))
+				}
+			}
+			for id, at := range added {
+				// Re-adding an SA would restart its sequence numbers, which
+				// the peer's replay window refuses.
+				if c, err := ep.kern.Counters(context.Background(), id); err != nil || !c.Added.Equal(at) {
+					t.Fatalf("kernel SA %v was re-added by the restart (%v)", id, err)
 				}
 			}
 			// DPD both ways: message IDs go on where they were.

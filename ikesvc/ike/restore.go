@@ -85,6 +85,7 @@ func (e *Engine) adoptRestored(peers []PeerConfig) []*peer {
 	}
 	var why []string
 	var adopted []*peer
+	discarded := map[string]bool{}
 	// The kernel entries of removed peers go at once, and so do those of
 	// adopted peers that the state does not name: installed just before a
 	// crash, for an exchange whose answer never left (persist.go), so the
@@ -107,11 +108,13 @@ func (e *Engine) adoptRestored(peers []PeerConfig) []*peer {
 				continue
 			case pc.fingerprint() != st.Peers[name]:
 				why = append(why, name+" (configuration changed)")
+				discarded[name] = true
 				continue
 			}
 			reqid, err := e.reqidFor(name)
 			if err != nil {
 				why = append(why, name+" ("+err.Error()+")")
+				discarded[name] = true
 				continue
 			}
 			p := &peer{cfg: *pc, reqid: reqid}
@@ -129,7 +132,7 @@ func (e *Engine) adoptRestored(peers []PeerConfig) []*peer {
 			sa, err := e.restoreSA(s, p)
 			if err != nil {
 				why = append(why, fmt.Sprintf("%s (IKE SA %x: %v)", s.Peer, ourSPIOf(s), err))
-				failed[s.Peer] = true
+				failed[s.Peer], discarded[s.Peer] = true, true
 				continue
 			}
 			restored[s.Peer] = append(restored[s.Peer], sa)
@@ -151,8 +154,10 @@ func (e *Engine) adoptRestored(peers []PeerConfig) []*peer {
 				e.resumeSA(s)
 			}
 		}
+		// Peers whose state is gone get INITIAL_CONTACT again; the others,
+		// with or without an SA right now, have had it.
 		for _, name := range st.Contacted {
-			if e.peers[name] != nil {
+			if configured[name] != nil && !discarded[name] {
 				e.persist.contacted[name] = true
 			}
 		}

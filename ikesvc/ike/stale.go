@@ -16,9 +16,11 @@ import (
 // passed without one.
 const (
 	// StaleGrace bounds how long leftover kernel entries wait for their
-	// replacement: a handshake with all its retransmissions (31.5 s) and a
-	// restart fit in it.
-	StaleGrace = time.Minute
+	// replacement. A peer we cannot initiate to (respond only) notices our
+	// lost state only when its DPD (every 30 s by default) goes
+	// unanswered through all retransmissions (31.5 s) and then comes back
+	// with a new handshake: that fits, with room to spare.
+	StaleGrace = 2 * time.Minute
 	// StaleReplaceDelay is how long leftovers overlap the new CHILD_SA of
 	// their reqid: packets the peer sent on the old SA are still in flight,
 	// and a peer told by INITIAL_CONTACT moves to the new SA meanwhile.
