@@ -24,7 +24,7 @@ const exitDontRestart = 125
 const (
 	minBackoff  = time.Second
 	maxBackoff  = 30 * time.Second
-	stableAfter = time.Minute
+	stableAfter = 10 * time.Second // longer than any start-up: a crash after it is no crash loop
 )
 
 // service is one supervised program.
