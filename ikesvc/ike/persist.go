@@ -3,6 +3,7 @@ package ike
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -365,7 +366,7 @@ func (sa *ikeSA) exportRequest(req *request) (*savedRequest, *savedSuccessor, er
 	case wire.ExchangeCreateChildSA:
 		for _, p := range req.payloads {
 			if n, ok := p.(*wire.Notify); ok && n.Type == wire.NotifyRekeySA && len(n.SPI) == 4 {
-				old := sa.current().childByInSPI(beUint32(n.SPI))
+				old := sa.current().childByInSPI(binary.BigEndian.Uint32(n.SPI))
 				if old == nil || old.rekeyNext == nil {
 					break
 				}
@@ -395,10 +396,6 @@ func (sa *ikeSA) exportRequest(req *request) (*savedRequest, *savedSuccessor, er
 		}
 	}
 	return s, nil, nil
-}
-
-func beUint32(b []byte) uint32 {
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 func (sa *ikeSA) childByInSPI(spi uint32) *childSA {

@@ -470,3 +470,20 @@ func TestExportIsJSON(t *testing.T) {
 		t.Fatalf("saved state: %+v", st)
 	}
 }
+
+// BenchmarkSaveState is the cost of the state save that follows every
+// entry point (one IKE SA with one CHILD_SA), with the state's size.
+func BenchmarkSaveState(b *testing.B) {
+	p := newPair(b, pairOpts{mode: kernel.ModeTunnel, tunnelNetworks: true})
+	p.start(b)
+	e := p.a.engine
+	var n int
+	for b.Loop() {
+		data, err := e.Export()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(data)
+	}
+	b.ReportMetric(float64(n), "state-bytes")
+}
