@@ -24,6 +24,9 @@ const (
 	configDB     = cfgDir + "/config.db"  // configsvc's bbolt file
 	logSocket    = "/run/log.sock"
 	ikesvcSocket = "/run/ikesvc.sock"
+	// ikesvcState is ikesvc's SA state across its restarts: on /run, a
+	// tmpfs, so in RAM (a reboot loses it with the kernel's SAs).
+	ikesvcState = "/run/ikesvc.state"
 )
 
 // run is the boot sequence. It returns only on a fatal error.
@@ -95,7 +98,7 @@ func run(console *log.Logger) error {
 	}
 	if fileExists("/bbin/ikesvc") {
 		services = append(services, &service{name: "ikesvc", env: serviceEnv(),
-			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", ikesvcSocket}})
+			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", ikesvcSocket, "-state", ikesvcState}})
 	}
 	for _, svc := range services {
 		go sup.run(ctx, svc)
