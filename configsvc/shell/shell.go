@@ -49,6 +49,10 @@ type Env struct {
 	// Now is the clock certificates are checked against (time.Now when
 	// nil).
 	Now func() time.Time
+	// Stdin is the data stream of commands that read one (load -,
+	// request system upgrade -): an SSH command's standard input. nil
+	// (the console) means there is none, and those commands say so.
+	Stdin io.Reader
 }
 
 type mode int
@@ -129,26 +133,30 @@ func (sh *Shell) refreshHostname() {
 }
 
 // Exec runs one input line and writes its output. A line ending in "?"
-// prints help for that position instead of running.
-func (sh *Shell) Exec(line string) {
+// prints help for that position instead of running. It returns the
+// error it printed (nil when the command succeeded), so that a remote
+// command's exit status can say whether it did.
+func (sh *Shell) Exec(line string) error {
 	if help, ok := helpRequest(line); ok {
 		sh.printHelp(help)
-		return
+		return nil
 	}
 	cmd, args, err := sh.parse(line)
 	if err != nil {
 		fmt.Fprintf(sh.out, "%% %v\n", oneLine(err))
-		return
+		return err
 	}
 	if cmd == nil {
-		return
+		return nil
 	}
 	if err := cmd.run(sh, args); err != nil {
 		fmt.Fprintf(sh.out, "%% %v\n", err)
 		if api.IsCode(err, api.CodeUnavailable) || api.IsCode(err, api.CodeNotFound) && sh.sess != nil && strings.Contains(err.Error(), "edit session") {
 			sh.reconnect()
 		}
+		return err
 	}
+	return nil
 }
 
 // reconnect replaces a lost configsvc connection (configsvc restarted);
