@@ -23,6 +23,7 @@ const (
 	maxConns         = 10
 	maxChannels      = 4 // sessions per connection
 	handshakeTimeout = 30 * time.Second
+	revokeGrace      = 2 * time.Second // from a key's removal to the end of its sessions
 )
 
 // Server is the SSH server: listeners that follow the config, the
@@ -48,6 +49,7 @@ type Server struct {
 type connInfo struct {
 	keyName string
 	key     []byte // marshalled public key that logged in
+	revoked bool   // the key was removed; closing soon
 }
 
 func newServer(logf func(string, ...any)) *Server {
@@ -121,9 +123,12 @@ func (s *Server) Apply(cfg *model.SSH, hostKey []byte) error {
 		go s.serve(l)
 	}
 	for c, info := range s.conns {
-		if !pol.allows(info.keyName, info.key) {
+		if !pol.allows(info.keyName, info.key) && !info.revoked {
+			// The grace lets the command that made the change (a load
+			// over this very session) report its exit status.
+			info.revoked = true
 			s.logf("closing the session of %s from %s: key %s is no longer authorized", c.User(), c.RemoteAddr(), info.keyName)
-			c.Close()
+			time.AfterFunc(revokeGrace, func() { c.Close() })
 		}
 	}
 	return errors.Join(errs...)
