@@ -146,7 +146,9 @@ func (f *fixture) commit(t *testing.T, lines ...string) uint64 {
 	return n
 }
 
-func authorizedLine(k ssh.PublicKey) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) }
+func authorizedLine(k ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+}
 
 // authorize sets f.user's key and the port, which turns the server on.
 func (f *fixture) authorize(t *testing.T) {
