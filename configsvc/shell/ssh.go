@@ -40,7 +40,7 @@ func (sh *Shell) showSSHStatus(cfg *model.Config) {
 			}
 			where = strings.Join(a, ", ")
 		}
-		fmt.Fprintf(sh.out, "ssh:       on, port %d on %s, %d authorized keys, idle timeout %d min\n",
+		fmt.Fprintf(sh.out, "ssh:       on, port %d on %s, authorized keys: %d, idle timeout %d min\n",
 			ssh.PortOrDefault(), where, len(ssh.AuthorizedKeys), ssh.IdleMinutes())
 	}
 	ctx, cancel := sh.ctx()

@@ -323,4 +323,3 @@ func (tm *terminal) expect(t *testing.T, s string) {
 	defer tm.mu.Unlock()
 	t.Fatalf("terminal output lacks %q:\n%q", s, tm.b.String())
 }
-
