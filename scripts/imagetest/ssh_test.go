@@ -117,6 +117,24 @@ func TestSSH(t *testing.T) {
 		term.expect(t, "firmware version")
 		term.send("\x15exit\r")
 	})
+	t.Run("figures", func(t *testing.T) {
+		// Printed, not asserted: a fresh login (TCP, key exchange, host
+		// and user signatures under TCG) and one command on it.
+		start := time.Now()
+		c2, err := dial(ssh.PublicKeys(user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		login := time.Since(start)
+		out, _ := runGo(t, c2, "show system", "")
+		c2.Close()
+		t.Logf("ssh login %.2f s, login + show system %.2f s under TCG", login.Seconds(), time.Since(start).Seconds())
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "memory:") || strings.HasPrefix(l, "ssh") {
+				t.Logf("%s", l)
+			}
+		}
+	})
 	t.Run("exec status", func(t *testing.T) {
 		if out, status := runGo(t, c, "show version", ""); status != 0 || !strings.Contains(out, "alixsec "+version) {
 			t.Errorf("show version: exit %d:\n%s", status, out)
