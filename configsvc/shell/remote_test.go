@@ -160,3 +160,27 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// FuzzSplitCommands: splitting never panics, yields trimmed non-empty
+// commands, and a command it produced splits into itself (no ';' or
+// newline outside quotes is left inside one).
+func FuzzSplitCommands(f *testing.F) {
+	for _, s := range []string{"show version", `configure; load -; commit "a; b"`, "a # c; d\nb", `x "\";"`, "'", `"\`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		cmds, err := splitCommands(line)
+		if err != nil {
+			return
+		}
+		for _, c := range cmds {
+			if c == "" || c != strings.TrimSpace(c) {
+				t.Fatalf("splitCommands(%q) gave %q", line, c)
+			}
+			again, err := splitCommands(c)
+			if err != nil || len(again) != 1 || again[0] != c {
+				t.Fatalf("splitCommands(%q) gave %q, which splits into %q, %v", line, c, again, err)
+			}
+		}
+	})
+}
