@@ -44,8 +44,9 @@ const maxLoadBytes = 4 << 20
 // `configure; load -; commit "comment"` loads and commits in one call.
 // It stops at the first command that fails and returns that error (the
 // exit status); an edit session still open at the end is discarded.
-// env.Stdin, when set, is the data of load - and of pasted PEM.
-func RunCommand(env Env, line string, out io.Writer) error {
+// env.Stdin, when set, is the data of load - and of pasted PEM. Error
+// lines go to errOut (nil: out).
+func RunCommand(env Env, line string, out, errOut io.Writer) error {
 	var in *bufio.Reader
 	if env.Stdin != nil {
 		in = bufio.NewReader(env.Stdin)
@@ -53,12 +54,16 @@ func RunCommand(env Env, line string, out io.Writer) error {
 	} else {
 		in = bufio.NewReader(strings.NewReader(""))
 	}
+	if errOut == nil {
+		errOut = out
+	}
 	cmds, err := splitCommands(line)
 	if err != nil {
-		fmt.Fprintf(out, "%% %v\n", err)
+		fmt.Fprintf(errOut, "%% %v\n", err)
 		return err
 	}
 	sh := New(env, out)
+	sh.errs = errOut
 	sh.in = &pipeReader{in: in, out: out}
 	defer sh.Close()
 	for _, c := range cmds {

@@ -61,7 +61,7 @@ func TestRunCommandStatus(t *testing.T) {
 			if tc.stdin != "" {
 				env.Stdin = strings.NewReader(tc.stdin)
 			}
-			err := RunCommand(env, tc.line, &out)
+			err := RunCommand(env, tc.line, &out, nil)
 			if (err != nil) != tc.wantErr || !strings.Contains(out.String(), tc.wantOut) {
 				t.Fatalf("RunCommand(%q) = %v, output:\n%s\nwant error %v and %q", tc.line, err, out.String(), tc.wantErr, tc.wantOut)
 			}
@@ -83,7 +83,7 @@ func TestRunCommandLoadsStdin(t *testing.T) {
 	var out bytes.Buffer
 	env := f.env
 	env.Stdin = strings.NewReader(cfg)
-	if err := RunCommand(env, `configure; load -; commit "from the fleet tool"`, &out); err != nil {
+	if err := RunCommand(env, `configure; load -; commit "from the fleet tool"`, &out, nil); err != nil {
 		t.Fatalf("RunCommand: %v\n%s", err, out.String())
 	}
 	snap, err := f.env.Client.Running(context.Background())
@@ -92,7 +92,7 @@ func TestRunCommandLoadsStdin(t *testing.T) {
 	}
 	out.Reset()
 	env.Stdin = strings.NewReader("set system hostname ok\nset system colour red\n")
-	if err := RunCommand(env, "configure; load -; commit bad", &out); err == nil || !strings.Contains(out.String(), "colour") {
+	if err := RunCommand(env, "configure; load -; commit bad", &out, nil); err == nil || !strings.Contains(out.String(), "colour") {
 		t.Fatalf("a bad line on stdin: %v\n%s", err, out.String())
 	}
 	if snap2, _ := f.env.Client.Running(context.Background()); snap2.Revision != snap.Revision {
@@ -183,4 +183,13 @@ func FuzzSplitCommands(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRunCommandErrorsToErrOut(t *testing.T) {
+	f := newFixture(t)
+	var out, errs bytes.Buffer
+	err := RunCommand(f.env, "show version; show configuration interfaces eth7", &out, &errs)
+	if err == nil || !strings.Contains(out.String(), "alixsec v1.2.3") || strings.Contains(out.String(), "% ") || !strings.HasPrefix(errs.String(), "% ") {
+		t.Fatalf("err %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errs.String())
+	}
 }

@@ -67,6 +67,7 @@ type Shell struct {
 	env      Env
 	out      io.Writer
 	in       lineReader // the console, for pasted PEM; nil when only Exec is used
+	errs     io.Writer  // a command's "% ..." error line; out when nil
 	mode     mode
 	sess     *api.Session
 	hostname string
@@ -120,6 +121,16 @@ func (sh *Shell) Prompt() string {
 	return sh.hostname + "> "
 }
 
+// errOut is where a failed command's "% ..." line goes: out, except for
+// remote commands without a terminal, whose errors go to stderr so that
+// `ssh HOST show configuration > FILE` keeps FILE clean.
+func (sh *Shell) errOut() io.Writer {
+	if sh.errs != nil {
+		return sh.errs
+	}
+	return sh.out
+}
+
 // Done reports whether the user ended the session.
 func (sh *Shell) Done() bool { return sh.quit }
 
@@ -143,14 +154,14 @@ func (sh *Shell) Exec(line string) error {
 	}
 	cmd, args, err := sh.parse(line)
 	if err != nil {
-		fmt.Fprintf(sh.out, "%% %v\n", oneLine(err))
+		fmt.Fprintf(sh.errOut(), "%% %v\n", oneLine(err))
 		return err
 	}
 	if cmd == nil {
 		return nil
 	}
 	if err := cmd.run(sh, args); err != nil {
-		fmt.Fprintf(sh.out, "%% %v\n", err)
+		fmt.Fprintf(sh.errOut(), "%% %v\n", err)
 		if api.IsCode(err, api.CodeUnavailable) || api.IsCode(err, api.CodeNotFound) && sh.sess != nil && strings.Contains(err.Error(), "edit session") {
 			sh.reconnect()
 		}

@@ -48,9 +48,14 @@ func (r *cliRunner) env() (shell.Env, error) {
 // commands of an exec request (or of a script on stdin), whose success
 // becomes the exit status.
 func (r *cliRunner) run(ctx context.Context, req *cliRequest) uint32 {
-	out := req.Out
-	if req.Pty && req.Exec {
-		out = crlfWriter{w: out}
+	out, errOut := req.Out, req.Err
+	if req.Pty {
+		// One terminal: errors appear in order with the output.
+		errOut = out
+		if req.Exec {
+			out = crlfWriter{w: out}
+			errOut = out
+		}
 	}
 	env, err := r.env()
 	if err != nil {
@@ -61,7 +66,7 @@ func (r *cliRunner) run(ctx context.Context, req *cliRequest) uint32 {
 	switch {
 	case req.Exec:
 		env.Stdin = req.In
-		return statusOf(shell.RunCommand(env, req.Command, out))
+		return statusOf(shell.RunCommand(env, req.Command, out, errOut))
 	case req.Pty:
 		if err := shell.RunRemote(env, req.In, out, req.Resize); err != nil && !errors.Is(err, io.EOF) {
 			return exitError
@@ -73,7 +78,7 @@ func (r *cliRunner) run(ctx context.Context, req *cliRequest) uint32 {
 			fmt.Fprintf(out, "%% reading the script on standard input: at most %d bytes\n", maxScript)
 			return exitError
 		}
-		return statusOf(shell.RunCommand(env, string(script), out))
+		return statusOf(shell.RunCommand(env, string(script), out, errOut))
 	}
 }
 

@@ -44,6 +44,7 @@ type Server struct {
 	idle      time.Duration
 	listeners map[string]net.Listener
 	conns     map[*ssh.ServerConn]*connInfo
+	slots     chan struct{} // one per TCP connection, across all listeners
 }
 
 type connInfo struct {
@@ -61,6 +62,7 @@ func newServer(logf func(string, ...any)) *Server {
 		pol:       &policy{},
 		listeners: map[string]net.Listener{},
 		conns:     map[*ssh.ServerConn]*connInfo{},
+		slots:     make(chan struct{}, maxConns),
 	}
 }
 
@@ -159,7 +161,6 @@ func (s *Server) Close() {
 }
 
 func (s *Server) serve(l net.Listener) {
-	slots := make(chan struct{}, maxConns)
 	for {
 		nc, err := l.Accept()
 		if err != nil {
@@ -169,9 +170,9 @@ func (s *Server) serve(l net.Listener) {
 			return
 		}
 		select {
-		case slots <- struct{}{}:
+		case s.slots <- struct{}{}:
 			go func() {
-				defer func() { <-slots }()
+				defer func() { <-s.slots }()
 				s.handle(nc)
 			}()
 		default:

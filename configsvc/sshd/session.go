@@ -23,6 +23,7 @@ type cliRequest struct {
 	User    string
 	In      io.Reader
 	Out     io.Writer
+	Err     io.Writer // the channel's stderr
 	Pty     bool
 	Resize  <-chan shell.Size // the pty's size, then each window-change
 	Exec    bool              // an exec request; otherwise a shell request
@@ -57,7 +58,7 @@ type exitStatus struct{ Status uint32 }
 func (s *Server) runSession(ctx context.Context, si *sessionInfo) {
 	defer si.ch.Close()
 	resize := make(chan shell.Size, 1)
-	req := cliRequest{User: si.conn.User(), In: si.ch, Out: si.ch, Resize: resize}
+	req := cliRequest{User: si.conn.User(), In: si.ch, Out: si.ch, Err: si.ch.Stderr(), Resize: resize}
 	var done chan uint32
 	for {
 		select {
