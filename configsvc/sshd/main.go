@@ -28,6 +28,11 @@ import (
 
 func main() {
 	logger := log.New(os.Stderr, "sshd: ", 0)
+	// Under init the log ring stamps name and time itself (the agreement
+	// of init/svclog on the cfg branch; use svclog.New once merged).
+	if os.Getenv("ALIXSEC_LOG_RING") == "1" {
+		logger.SetPrefix("")
+	}
 	if err := run(os.Args[1:], logger); err != nil {
 		logger.Fatal(err)
 	}
