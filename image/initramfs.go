@@ -27,6 +27,7 @@ func firmwarePrograms() []string {
 		"./init",
 		"./configsvc",
 		"./configsvc/cli",
+		"./configsvc/sshd",
 		"./ikesvc",
 	}
 }

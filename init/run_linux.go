@@ -100,6 +100,9 @@ func run(console *log.Logger) error {
 		services = append(services, &service{name: "ikesvc", env: serviceEnv(),
 			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", ikesvcSocket, "-state", ikesvcState}})
 	}
+	if fileExists(sshdBinary) {
+		services = append(services, sshdService())
+	}
 	for _, svc := range services {
 		go sup.run(ctx, svc)
 	}
@@ -124,6 +127,9 @@ func run(console *log.Logger) error {
 	consoleArgv := []string{"/bin/sh"}
 	if fileExists("/bbin/cli") {
 		consoleArgv = []string{"/bbin/cli", "-socket", api.DefaultSocket, "-log-socket", logSocket}
+	}
+	if fileExists(sshdBinary) {
+		showHostKey(tty, api.DefaultSocket, 10*time.Second)
 	}
 	shell := &consoleShell{
 		logger:  logger,
