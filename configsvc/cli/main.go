@@ -99,14 +99,15 @@ func dialWithRetry(dial func() (*api.Client, error), wait time.Duration, out io.
 		if err == nil {
 			return c, nil
 		}
-		if time.Now().After(deadline) {
-			return nil, err
-		}
 		// configsvc starts beside the CLI at boot: only a wait longer
-		// than a boot's is worth a line.
+		// than a boot's is worth a line. It comes before the deadline
+		// check, so a wait that ends in failure always said why.
 		if !said && time.Since(start) >= min(5*time.Second, wait/2) {
 			fmt.Fprintf(out, "waiting for configsvc: %v\n", err)
 			said = true
+		}
+		if time.Now().After(deadline) {
+			return nil, err
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
