@@ -37,6 +37,10 @@ type Engine struct {
 	// Load reports, each logged once per LoadLogInterval.
 	cookieLog, capLog rateLog
 	noKeepalive       bool // the transport cannot send keepalives (logged once)
+	// lingering are inbound SAs of replaced CHILD_SAs, kept for
+	// RekeyedInboundGrace (childinstall.go); linger removes them.
+	lingering []lingerSA
+	linger    *timer
 }
 
 // peer is a configured peer and its runtime state.
@@ -95,6 +99,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.clock == nil {
 		e.clock = RealClock{}
 	}
+	e.linger = e.newTimer(e.expiredLinger)
 	if e.rand == nil {
 		e.rand = rand.Reader
 	}
@@ -277,6 +282,8 @@ func (e *Engine) Close() error {
 	e.sas = map[uint64]*ikeSA{}
 	e.halfOpen = map[halfOpenKey]*ikeSA{}
 	e.peers = map[string]*peer{}
+	e.lingering = nil
+	e.linger.Del()
 	e.closed = true
 	_, err := e.cfg.Kernel.Apply(context.Background(), kernel.Set{})
 	if err != nil {
@@ -309,6 +316,7 @@ func (e *Engine) HandleKernelEvent(ev kernel.Event) {
 						sa.rekeyChild(c)
 					} else {
 						e.log.Errorf("ike: peer %s: CHILD_SA %08x_i %08x_o hit its hard lifetime; deleting it", sa.peerName(), c.inSPI, c.outSPI)
+						c.hardExpired = true
 						sa.removeChild(c)
 						e.syncKernel()
 						sa.deleteChild(c, "hard lifetime") // tell the peer; c is already gone here

@@ -279,13 +279,25 @@ type recordingKernel struct {
 	*kernel.Memory
 	mu      sync.Mutex
 	applied []kernel.Set
+	changes []kernel.Changes
+	// after, when set, runs after every Apply (a traffic monitor); it
+	// must not call into the engine, whose lock is held.
+	after func()
 }
 
 func (r *recordingKernel) Apply(ctx context.Context, s kernel.Set) (kernel.Changes, error) {
 	r.mu.Lock()
 	r.applied = append(r.applied, s)
 	r.mu.Unlock()
-	return r.Memory.Apply(ctx, s)
+	c, err := r.Memory.Apply(ctx, s)
+	r.mu.Lock()
+	r.changes = append(r.changes, c)
+	after := r.after
+	r.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	return c, err
 }
 
 type endpoint struct {

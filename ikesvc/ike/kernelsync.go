@@ -39,16 +39,23 @@ func (e *Engine) syncKernel() {
 		sas = append(sas, sa)
 	}
 	sort.Slice(sas, func(i, j int) bool { return sas[i].created.Before(sas[j].created) })
+	e.promoteOutbound(e.liveChildren(sas))
 	for _, sa := range sas {
 		if len(sa.children) > 0 {
 			names = append(names, sa.peerName())
 		}
 		for _, c := range sa.children {
-			set.SAs = append(set.SAs, c.inSA, c.outSA)
+			set.SAs = append(set.SAs, c.inSA)
+			if !c.outPending {
+				set.SAs = append(set.SAs, c.outSA)
+			}
 			for _, p := range childPolicies(c.mode, c.reqid, c.tsLocal, c.tsRemote, sa.local.Addr(), sa.remote.Addr(), true) {
 				add(p)
 			}
 		}
+	}
+	for _, l := range e.lingering {
+		set.SAs = append(set.SAs, l.sa)
 	}
 	peers := make([]*peer, 0, len(e.peers))
 	for _, p := range e.peers {

@@ -369,7 +369,7 @@ func (sa *ikeSA) close(restart bool) {
 		delete(sa.e.sas, n.ourSPI())
 	}
 	hadChildren := len(sa.children) > 0
-	sa.children = nil
+	sa.dropChildren()
 	sa.releaseFirstChild()
 	if cur, ok := sa.e.sas[sa.ourSPI()]; ok && cur == sa {
 		delete(sa.e.sas, sa.ourSPI())
@@ -397,10 +397,7 @@ func (sa *ikeSA) delete() {
 	sa.state = StateDeleting
 	sa.queue = nil
 	if len(sa.children) > 0 {
-		for _, c := range sa.children {
-			c.rekey.Del()
-		}
-		sa.children = nil
+		sa.dropChildren()
 		sa.e.syncKernel()
 	}
 	sa.queueRequest(wire.ExchangeInformational, func() []wire.Payload {

@@ -1,0 +1,85 @@
+package ike
+
+import (
+	"testing"
+	"time"
+
+	"alixsec.dev/ikesvc/kernel"
+)
+
+// TestMakeBeforeBreak replaces the SAs every way the engine knows while a
+// traffic monitor checks, after every kernel change on either side, that
+// each direction's sender uses an SA the receiver holds, and that the
+// receiver keeps an SA for in-flight packets after the sender moved on.
+// Each case ends with exactly one pair of SAs on both sides.
+func TestMakeBeforeBreak(t *testing.T) {
+	const inFlight = time.Second
+	tests := []struct {
+		name string
+		mode kernel.Mode
+		// collision builds the pair whose nonces settle a collision.
+		collision bool
+		setup     func(p *pair)
+		run       func(t *testing.T, p *pair)
+		// replaced: the CHILD_SA's SPIs must change.
+		replaced bool
+	}{
+		{name: "CHILD_SA rekey by the initiator", mode: kernel.ModeTransport, replaced: true,
+			setup: func(p *pair) { p.pa.RekeyTime, p.pb.RekeyTime = time.Minute, time.Minute },
+			run:   func(t *testing.T, p *pair) { p.advance(t, time.Minute) }},
+		{name: "CHILD_SA rekey by the responder", mode: kernel.ModeTunnel, replaced: true,
+			run: func(t *testing.T, p *pair) {
+				p.b.engine.HandleKernelEvent(p.b.softExpire(t))
+				p.net.run(t)
+			}},
+		{name: "CHILD_SA rekey collision", mode: kernel.ModeTunnel, collision: true, replaced: true,
+			run: func(t *testing.T, p *pair) {
+				p.a.engine.HandleKernelEvent(p.a.softExpire(t))
+				p.b.engine.HandleKernelEvent(p.b.softExpire(t))
+				p.net.run(t)
+			}},
+		{name: "IKE SA rekey by the initiator", mode: kernel.ModeTransport,
+			setup: func(p *pair) { p.pa.IKERekeyTime = time.Minute },
+			run:   func(t *testing.T, p *pair) { p.advance(t, time.Minute) }},
+		{name: "IKE SA rekey by the responder", mode: kernel.ModeTunnel,
+			run: func(t *testing.T, p *pair) {
+				p.b.rekeyIKENow(t)
+				p.net.run(t)
+			}},
+		{name: "IKE SA rekey collision", mode: kernel.ModeTunnel, collision: true,
+			run: func(t *testing.T, p *pair) {
+				p.a.rekeyIKENow(t)
+				p.b.rekeyIKENow(t)
+				p.net.run(t)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p *pair
+			if tt.collision {
+				p = collisionPair(t, true, time.Hour)
+			} else {
+				p = newPair(t, pairOpts{mode: tt.mode})
+			}
+			if tt.setup != nil {
+				tt.setup(p)
+			}
+			m := newTrafficMonitor(t, p, inFlight)
+			p.start(t)
+			p.checkUp(t, tt.mode)
+			before := p.a.only(t)
+			m.arm()
+			tt.run(t, p)
+			p.settle(t)
+			m.disarm()
+			m.result(t)
+			p.checkUp(t, tt.mode)
+			onePair(t, p.a, p.b)
+			after := p.a.only(t)
+			if changed := after.Children[0].InSPI != before.Children[0].InSPI; changed != tt.replaced {
+				t.Errorf("CHILD_SA %s -> %s: replaced %v, want %v", before.Children[0].InSPI, after.Children[0].InSPI, changed, tt.replaced)
+			}
+			noErrors(t, p.a, p.b)
+		})
+	}
+}
