@@ -198,6 +198,7 @@ func (sa *ikeSA) consumeAuthResponse(m *wire.Message) {
 	sa.established = sa.e.now()
 	sa.state = StateEstablished
 	sa.timersEstablished()
+	defer sa.reauthEstablished() // once the CHILD_SA is in
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", sa.peerName(), sa.spiI, peerID, sa.suite)
 	child := sa.firstChild
 	sa.firstChild = nil
@@ -278,6 +279,9 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 	sa.established = sa.e.now()
 	sa.timersEstablished()
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", p.cfg.Name, sa.spiR, peerID, sa.suite)
+	if m.FindNotify(wire.NotifyInitialContact) == nil {
+		sa.peerReauthenticated()
+	}
 	if m.Find(wire.PayloadSA) != nil {
 		childPayloads, child, fail := sa.acceptChild(m, true, sa.ni, sa.nr, nil)
 		if fail != nil {

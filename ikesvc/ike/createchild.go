@@ -25,7 +25,7 @@ func (sa *ikeSA) rekeyChild(c *childSA) {
 		sa.deleteChild(c, "superseded")
 		return
 	}
-	if sa.rekeyingIKE {
+	if sa.rekeyingIKE || sa.reauthing != nil {
 		c.rekey.Mod(rekeyPostpone)
 		return
 	}

@@ -41,6 +41,8 @@ type Engine struct {
 	// RekeyedInboundGrace (childinstall.go); linger removes them.
 	lingering []lingerSA
 	linger    *timer
+	// invalidSPISent rate-limits our INVALID_IKE_SPI answers (dpd.go).
+	invalidSPISent map[netip.Addr]time.Time
 }
 
 // peer is a configured peer and its runtime state.
@@ -49,6 +51,10 @@ type peer struct {
 	reqid   uint32
 	restart *timer
 	removed bool
+	// lastRemote is where a respond-only peer's dead IKE SA was; dpdTrap:
+	// dead peer detection installed trap policies (dpd.go).
+	lastRemote netip.Addr
+	dpdTrap    bool
 }
 
 // halfOpenKey finds a responder SA by the initiator's SPI and address, for
@@ -95,6 +101,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg: cfg, log: cfg.Log, clock: cfg.Clock, rand: cfg.Random,
 		peers: map[string]*peer{}, reqids: map[string]uint32{},
 		sas: map[uint64]*ikeSA{}, halfOpen: map[halfOpenKey]*ikeSA{},
+		invalidSPISent: map[netip.Addr]time.Time{},
 	}
 	if e.clock == nil {
 		e.clock = RealClock{}

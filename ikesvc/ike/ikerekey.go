@@ -28,6 +28,11 @@ func (sa *ikeSA) rekeyIKE() {
 	if sa.rekeyingIKE || sa.state != StateEstablished || sa.peer == nil {
 		return
 	}
+	if sa.reauthing != nil {
+		// The reauthentication replaces this IKE SA anyway.
+		sa.ikeRekey.Mod(rekeyPostpone)
+		return
+	}
 	if sa.pending != nil || len(sa.queue) > 0 || sa.childRekeying() {
 		// Requests in flight belong to this SA: let them finish first.
 		sa.ikeRekey.Mod(rekeyPostpone)
@@ -100,6 +105,7 @@ func (sa *ikeSA) successor(weInitiate bool, spi uint64) *ikeSA {
 		fragOK: sa.fragOK, peerHashes: sa.peerHashes, localID: sa.localID, remoteID: sa.remoteID,
 		remoteChain: sa.remoteChain, lastReceived: sa.e.now(), candidates: sa.candidates,
 		lastSent: sa.lastSent, // the same peer: the old SA's traffic kept the NAT mapping
+		reauthAt: sa.reauthAt, // a rekey does not reauthenticate
 	}
 	if weInitiate {
 		n.spiI = spi
@@ -111,6 +117,7 @@ func (sa *ikeSA) successor(weInitiate bool, spi uint64) *ikeSA {
 	n.dpd = sa.e.newTimer(n.expiredDPD)
 	n.ikeRekey = sa.e.newTimer(n.expiredIKERekey)
 	n.keepalive = sa.e.newTimer(n.expiredSendKeepalive)
+	n.reauth = sa.e.newTimer(n.expiredReauth)
 	return n
 }
 

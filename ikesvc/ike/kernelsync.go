@@ -63,10 +63,13 @@ func (e *Engine) syncKernel() {
 	}
 	sort.Slice(peers, func(i, j int) bool { return peers[i].cfg.Name < peers[j].cfg.Name })
 	for _, p := range peers {
-		if p.cfg.StartAction != StartTrap || e.cfg.LocalAddr == nil {
+		if !p.trapped() || e.cfg.LocalAddr == nil {
 			continue
 		}
-		remote := p.cfg.Remote.Unmap()
+		remote := e.remoteOf(p)
+		if !remote.IsValid() {
+			continue
+		}
 		local, err := e.cfg.LocalAddr(remote)
 		if err != nil {
 			e.log.Errorf("ike: peer %s: no trap policy: choosing a local address towards %v: %v", p.cfg.Name, remote, err)

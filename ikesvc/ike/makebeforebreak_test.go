@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,38 @@ func TestMakeBeforeBreak(t *testing.T) {
 				p.b.rekeyIKENow(t)
 				p.net.run(t)
 			}},
+		{name: "reauthentication by the initiator", mode: kernel.ModeTransport, replaced: true,
+			setup: func(p *pair) { p.pa.ReauthTime = time.Minute },
+			run: func(t *testing.T, p *pair) {
+				p.advance(t, time.Minute)
+				wantLines(t, p.a, "reauthenticated as", 1)
+				wantLines(t, p.b, "(the peer reauthenticated)", 1)
+			}},
+		{name: "reauthentication by the responder", mode: kernel.ModeTunnel, replaced: true,
+			setup: func(p *pair) { p.pb.ReauthTime = time.Minute },
+			run: func(t *testing.T, p *pair) {
+				p.advance(t, time.Minute+time.Minute/10)
+				wantLines(t, p.b, "reauthenticated as", 1)
+			}},
+		{name: "reauthentication configured on both ends", mode: kernel.ModeTunnel, replaced: true,
+			setup: func(p *pair) { p.pa.ReauthTime, p.pb.ReauthTime = time.Minute, time.Minute },
+			run: func(t *testing.T, p *pair) {
+				p.advance(t, time.Minute+time.Minute/10+time.Second)
+				wantLines(t, p.a, "reauthenticated as", 1)
+				wantLines(t, p.b, "reauthenticated as", 0)
+			}},
+		{name: "5 CHILD_SA rekeys, 2 IKE SA rekeys, 1 reauthentication", mode: kernel.ModeTunnel, replaced: true,
+			setup: func(p *pair) {
+				p.pa.RekeyTime, p.pb.RekeyTime = time.Minute, time.Minute
+				p.pa.IKERekeyTime, p.pb.IKERekeyTime = 2*time.Minute, 2*time.Minute
+				p.pa.ReauthTime, p.pb.ReauthTime = 5*time.Minute, 5*time.Minute
+			},
+			run: func(t *testing.T, p *pair) {
+				p.advance(t, 6*time.Minute)
+				wantLines(t, p.a, "reauthenticated as", 1)
+				wantAtLeast(t, p.a, "CHILD_SA", "rekeyed as", 5)
+				wantAtLeast(t, p.a, "IKE SA", "rekeyed as", 2)
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,5 +114,21 @@ func TestMakeBeforeBreak(t *testing.T) {
 			}
 			noErrors(t, p.a, p.b)
 		})
+	}
+}
+
+func wantLines(t *testing.T, ep *endpoint, s string, n int) {
+	t.Helper()
+	if got := ep.log.countLines(containing(s)); got != n {
+		t.Errorf("%s logged %q %d times, want %d", ep.name, s, got, n)
+	}
+}
+
+// wantAtLeast wants n log lines with both what and s.
+func wantAtLeast(t *testing.T, ep *endpoint, what, s string, n int) {
+	t.Helper()
+	got := ep.log.countLines(func(line string) bool { return strings.Contains(line, what) && strings.Contains(line, s) })
+	if got < n {
+		t.Errorf("%s logged %q ... %q %d times, want at least %d", ep.name, what, s, got, n)
 	}
 }

@@ -66,6 +66,12 @@ type ikeSA struct {
 
 	retransmit, lifetime, dpd, ikeRekey, keepalive *timer
 	rekeyingIKE                                    bool
+	// Reauthentication (reauth.go): reauthAt is the deadline, kept across
+	// IKE SA rekeys; reauthing is the new IKE SA being set up to replace
+	// this one, reauthOf the one a new IKE SA replaces.
+	reauth              *timer
+	reauthAt            time.Time
+	reauthing, reauthOf *ikeSA
 	successorSA                                    *ikeSA // reserved while we rekey the IKE SA
 	// peerSuccessor is the peer's rekey of this IKE SA, answered while our
 	// own was in flight: a collision, resolved when ours completes
@@ -84,6 +90,8 @@ type request struct {
 	packets  [][]byte // one datagram, or the fragments of one message
 	tries    int
 	handle   func(*wire.Message)
+	// invalidSPI counts unprotected INVALID_IKE_SPI answers (dpd.go).
+	invalidSPI int
 }
 
 type queuedRequest struct {
@@ -309,6 +317,10 @@ func (sa *ikeSA) handleResponse(h wire.Header, packet []byte, from, to netip.Add
 		sa.e.log.Verbosef("ike: peer %s: dropped unexpected %v response %d", sa.peerName(), h.Exchange, h.MessageID)
 		return
 	}
+	if h.Exchange != wire.ExchangeIKESAInit && isInvalidIKESPI(h, packet) {
+		sa.invalidIKESPIHint(req) // unprotected: a hint, not an answer (dpd.go)
+		return
+	}
 	var m *wire.Message
 	var err error
 	if h.Exchange == wire.ExchangeIKESAInit {
@@ -362,6 +374,7 @@ func (sa *ikeSA) close(restart bool) {
 	// Our children live on in the peer's colliding rekey, if there is one.
 	sa.adoptPeerSuccessor()
 	sa.state = StateClosed
+	sa.reauthClosed()
 	sa.timersStop()
 	sa.pending = nil
 	sa.queue = nil

@@ -57,6 +57,7 @@ func (sa *ikeSA) timersInit() {
 	sa.dpd = sa.e.newTimer(sa.expiredDPD)
 	sa.ikeRekey = sa.e.newTimer(sa.expiredIKERekey)
 	sa.keepalive = sa.e.newTimer(sa.expiredSendKeepalive)
+	sa.reauth = sa.e.newTimer(sa.expiredReauth)
 	if !sa.initiator {
 		sa.lifetime.Mod(HalfOpenTimeout)
 	}
@@ -74,9 +75,12 @@ func (sa *ikeSA) timersEstablished() {
 		d := sa.peer.cfg.ikeRekeyTime()
 		if !sa.initiator {
 			d += d / 10 // the initiator normally rekeys first
+		} else {
+			d -= sa.e.jitter(d)
 		}
 		sa.ikeRekey.Mod(d)
 	}
+	sa.timersReauth()
 }
 
 // expiredIKERekey replaces the IKE SA with a fresh one (RFC 7296 2.18).
@@ -91,6 +95,7 @@ func (sa *ikeSA) timersStop() {
 	sa.dpd.Del()
 	sa.ikeRekey.Del()
 	sa.keepalive.Del()
+	sa.reauth.Del()
 	for _, c := range sa.children {
 		c.rekey.Del()
 	}
@@ -104,7 +109,12 @@ func (sa *ikeSA) expiredRetransmit() {
 		return
 	}
 	if req.tries >= RetransmitTries {
-		sa.fail(req.exchange.String()+" request got no response after retransmissions", true)
+		why := req.exchange.String() + " request got no response after retransmissions"
+		if sa.state == StateEstablished {
+			sa.peerDead(why)
+			return
+		}
+		sa.fail(why, true)
 		return
 	}
 	req.tries++
