@@ -31,9 +31,19 @@ import (
 // "trap" peer that sends us a request for an unknown IKE SA is initiated
 // at once, since the peer evidently still runs SAs we lost.
 
-// invalidSPIInterval bounds the INVALID_IKE_SPI notifications we send to
-// one address (RFC 7296 2.21.4 asks to rate-limit them).
-const invalidSPIInterval = time.Second
+// At most invalidSPIBurst INVALID_IKE_SPI notifications go to one address
+// per invalidSPIInterval (RFC 7296 2.21.4 asks to rate-limit them): enough
+// for a peer's liveness check and its immediate retransmission.
+const (
+	invalidSPIInterval = time.Second
+	invalidSPIBurst    = 4
+)
+
+// invalidSPIWindow counts the notifications sent to one address.
+type invalidSPIWindow struct {
+	start time.Time
+	n     int
+}
 
 // remoteOf is where we initiate to p: its configured address or, for a
 // respond-only peer, the address its last dead IKE SA had.
@@ -119,20 +129,25 @@ func (e *Engine) unknownIKESA(h wire.Header, from, to netip.AddrPort) {
 		return // responses are never answered (RFC 7296 2.21.4)
 	}
 	now := e.now()
-	if last, ok := e.invalidSPISent[from.Addr()]; ok && now.Sub(last) < invalidSPIInterval {
-		return
-	}
-	if len(e.invalidSPISent) >= 64 {
-		for a, t := range e.invalidSPISent {
-			if now.Sub(t) >= invalidSPIInterval {
-				delete(e.invalidSPISent, a)
+	w, ok := e.invalidSPISent[from.Addr()]
+	if !ok || now.Sub(w.start) >= invalidSPIInterval {
+		if !ok && len(e.invalidSPISent) >= 64 {
+			for a, x := range e.invalidSPISent {
+				if now.Sub(x.start) >= invalidSPIInterval {
+					delete(e.invalidSPISent, a)
+				}
+			}
+			if len(e.invalidSPISent) >= 64 {
+				return // a flood from many addresses: stay quiet
 			}
 		}
-		if len(e.invalidSPISent) >= 64 {
-			return // a flood: stay quiet
-		}
+		w = invalidSPIWindow{start: now}
 	}
-	e.invalidSPISent[from.Addr()] = now
+	if w.n >= invalidSPIBurst {
+		return
+	}
+	w.n++
+	e.invalidSPISent[from.Addr()] = w
 	flags := wire.FlagResponse
 	if !h.FromInitiator() {
 		flags |= wire.FlagInitiator

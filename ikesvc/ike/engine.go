@@ -42,7 +42,7 @@ type Engine struct {
 	lingering []lingerSA
 	linger    *timer
 	// invalidSPISent rate-limits our INVALID_IKE_SPI answers (dpd.go).
-	invalidSPISent map[netip.Addr]time.Time
+	invalidSPISent map[netip.Addr]invalidSPIWindow
 }
 
 // peer is a configured peer and its runtime state.
@@ -101,7 +101,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg: cfg, log: cfg.Log, clock: cfg.Clock, rand: cfg.Random,
 		peers: map[string]*peer{}, reqids: map[string]uint32{},
 		sas: map[uint64]*ikeSA{}, halfOpen: map[halfOpenKey]*ikeSA{},
-		invalidSPISent: map[netip.Addr]time.Time{},
+		invalidSPISent: map[netip.Addr]invalidSPIWindow{},
 	}
 	if e.clock == nil {
 		e.clock = RealClock{}

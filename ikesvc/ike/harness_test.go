@@ -307,6 +307,10 @@ type endpoint struct {
 	kern   *recordingKernel
 	log    *logBuffer
 	cert   *x509.Certificate
+	// What a reboot needs to start the same host again.
+	key   crypto.Signer
+	inter *x509.Certificate
+	trust *pki.TrustStore
 }
 
 type endpointOpts struct {
@@ -329,7 +333,8 @@ func newEndpointWith(t testing.TB, n *testNet, clock *fakeClock, name string, ad
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep := &endpoint{name: name, addr: addr, kern: &recordingKernel{Memory: mem}, log: &logBuffer{t: t}, cert: cert}
+	ep := &endpoint{name: name, addr: addr, kern: &recordingKernel{Memory: mem}, log: &logBuffer{t: t}, cert: cert,
+		key: key, inter: inter, trust: trust}
 	cfg := Config{
 		Transport: n, Kernel: ep.kern, Clock: clock, Log: ep.log.logger(name), Trust: trust,
 		Creds:     Credentials{Key: key, Cert: cert, Intermediates: []*x509.Certificate{inter}},
