@@ -69,7 +69,7 @@ var valueTypes = map[string]*ValueType{
 	"crl-mode":      {Name: "crl-mode", Help: "a CRL mode", Enum: []string{string(CRLStrict), string(CRLRelaxed)}},
 	"on-off":        {Name: "on|off", Help: "on or off", Enum: []string{"on", "off"}},
 	"dpd-seconds":   intRange("seconds", 5, 3600),
-	"rekey-seconds": intRange("seconds", 300, 86400),
+	"rekey-seconds": intRange("seconds", 60, 86400),
 	"ike-proposal":  {Name: "proposal", Help: "an IKE proposal such as aes128-sha256-modp2048 or aes256gcm16-prfsha256-ecp256", Canon: canonIKEProposal},
 	"esp-proposal":  {Name: "proposal", Help: "an ESP proposal such as aes128-sha256-modp2048 or aes128gcm16-ecp256-esn", Canon: canonESPProposal},
 	"pem-key":       {Name: "pem", Help: "one PEM private key (PKCS#8, PKCS#1 or SEC1)", Canon: canonPEMKey},
