@@ -40,6 +40,7 @@ type childSA struct {
 	// traffic (make-before-break, childinstall.go). hardExpired: the
 	// kernel deleted it, so nothing of it may linger.
 	outPending  bool
+	outWait     *timer // PendingOutboundLimit
 	hardExpired bool
 
 	// While being proposed by us.
@@ -464,6 +465,7 @@ func (sa *ikeSA) addChild(c *childSA) {
 	c.proposals, c.ke, c.ni = nil, nil, nil
 	c.rekey = sa.e.newTimer(func() { sa.rekeyChild(c) })
 	c.rekey.Mod(c.rekeyAfter)
+	sa.e.timersOutbound(c)
 	sa.children = append(sa.children, c)
 	sa.e.log.Verbosef("ike: peer %s: CHILD_SA %08x_i %08x_o %v %v installed", sa.peerName(), c.inSPI, c.outSPI, c.mode, c.suite)
 	sa.e.syncKernel()

@@ -28,7 +28,10 @@ import (
 // A responder's outbound SA waits while another installed SA carries the
 // same traffic (same reqid and selectors); it goes in, in the same kernel
 // update, as soon as that SA leaves, whichever way it leaves (the peer's
-// Delete, our own after SupersededDeleteDelay, its IKE SA closing). An SA
+// Delete, our own after SupersededDeleteDelay, its IKE SA closing), or
+// after PendingOutboundLimit: by then the initiator has long installed
+// both halves, and a peer that never deletes the old SA (one that lost
+// it without INITIAL_CONTACT) must not keep our traffic on it. An SA
 // that leaves because a newer one carries its traffic keeps its inbound
 // half in the kernel for RekeyedInboundGrace, so packets the peer sent on
 // it just before it switched are still accepted (strongSwan's
@@ -39,6 +42,10 @@ import (
 // stays in the kernel after it was deleted (strongSwan's default
 // charon.delete_rekeyed_delay).
 const RekeyedInboundGrace = 5 * time.Second
+
+// PendingOutboundLimit is how long a responder's new outbound SA waits
+// for the SA it replaces to leave before it is installed anyway.
+const PendingOutboundLimit = 5 * time.Second
 
 // lingerSA is the inbound half of a replaced CHILD_SA, kept until until.
 type lingerSA struct {
@@ -79,6 +86,9 @@ func (e *Engine) promoteOutbound(live []*childSA) {
 		}
 		if !carried {
 			c.outPending = false
+			if c.outWait != nil {
+				c.outWait.Del()
+			}
 			e.log.Verbosef("ike: CHILD_SA %08x_i %08x_o: outbound SA installed", c.inSPI, c.outSPI)
 		}
 	}
@@ -90,6 +100,9 @@ func (e *Engine) promoteOutbound(live []*childSA) {
 func (e *Engine) retireChild(c *childSA) {
 	if c.rekey != nil {
 		c.rekey.Del()
+	}
+	if c.outWait != nil {
+		c.outWait.Del()
 	}
 	if c.hardExpired || e.closed {
 		return
@@ -103,6 +116,23 @@ func (e *Engine) retireChild(c *childSA) {
 			}
 		}
 	}
+}
+
+// timersOutbound limits how long c's outbound SA waits. Should be called
+// when a CHILD_SA whose outbound is pending is added.
+func (e *Engine) timersOutbound(c *childSA) {
+	if !c.outPending {
+		return
+	}
+	c.outWait = e.newTimer(func() {
+		if !c.outPending {
+			return
+		}
+		c.outPending = false
+		e.log.Verbosef("ike: CHILD_SA %08x_i %08x_o: outbound SA installed after %v; the SA it replaces is still there", c.inSPI, c.outSPI, PendingOutboundLimit)
+		e.syncKernel()
+	})
+	c.outWait.Mod(PendingOutboundLimit)
 }
 
 // armLinger sets the linger timer to the earliest deadline.

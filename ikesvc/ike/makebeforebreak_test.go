@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // TestMakeBeforeBreak replaces the SAs every way the engine knows while a
@@ -31,6 +32,18 @@ func TestMakeBeforeBreak(t *testing.T) {
 		{name: "CHILD_SA rekey by the responder", mode: kernel.ModeTunnel, replaced: true,
 			run: func(t *testing.T, p *pair) {
 				p.b.engine.HandleKernelEvent(p.b.softExpire(t))
+				p.net.run(t)
+			}},
+		{name: "CHILD_SA rekey whose Delete is late", mode: kernel.ModeTransport, replaced: true,
+			run: func(t *testing.T, p *pair) {
+				fromA := func(d datagram) bool { return d.from.Addr() == p.a.addr }
+				p.net.hold = func(d datagram) bool { return fromA(d) && isRequest(wire.ExchangeInformational)(d) }
+				p.a.engine.HandleKernelEvent(p.a.softExpire(t))
+				p.net.run(t)
+				p.advance(t, PendingOutboundLimit)
+				wantLines(t, p.b, "outbound SA installed after", 1)
+				p.net.hold = nil
+				p.net.release(nil)
 				p.net.run(t)
 			}},
 		{name: "CHILD_SA rekey collision", mode: kernel.ModeTunnel, collision: true, replaced: true,
