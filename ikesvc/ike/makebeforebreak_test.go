@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,12 @@ func TestMakeBeforeBreak(t *testing.T) {
 			}},
 		{name: "reauthentication by the responder", mode: kernel.ModeTunnel, replaced: true,
 			setup: func(p *pair) { p.pb.ReauthTime = time.Minute },
+			run: func(t *testing.T, p *pair) {
+				p.advance(t, time.Minute+time.Minute/10)
+				wantLines(t, p.b, "reauthenticated as", 1)
+			}},
+		{name: "reauthentication by a respond-only responder", mode: kernel.ModeTunnel, replaced: true,
+			setup: func(p *pair) { p.pb.ReauthTime, p.pb.Remote = time.Minute, netip.Addr{} },
 			run: func(t *testing.T, p *pair) {
 				p.advance(t, time.Minute+time.Minute/10)
 				wantLines(t, p.b, "reauthenticated as", 1)
