@@ -153,6 +153,13 @@ func (e *Engine) SetPeers(peers []PeerConfig) (changed []string, err error) {
 			if old.cfg.Equal(&pc) {
 				continue
 			}
+			if old.cfg.sameNegotiation(&pc) {
+				if e.retunePeer(old, pc) {
+					start = append(start, old)
+				}
+				changed = append(changed, pc.Name)
+				continue
+			}
 			e.removePeer(old, "configuration changed")
 		}
 		reqid, err := e.reqidFor(pc.Name)

@@ -94,7 +94,16 @@ func TestSetPeersLeavesOthersAlone(t *testing.T) {
 		cRestarts bool
 	}{
 		{"nothing changed (another setting was committed)", pc, nil, false},
-		{"c changed", func() PeerConfig { x := pc; x.DPDInterval = 30 * time.Second; return x }(), []string{"c"}, true},
+		{"c's timers changed", func() PeerConfig {
+			x := pc
+			x.DPDInterval, x.RekeyTime, x.ReauthTime, x.DPDAction = 30*time.Second, 20*time.Minute, time.Hour, DPDRestart
+			return x
+		}(), []string{"c"}, false},
+		{"c's proposals changed", func() PeerConfig {
+			x := pc
+			x.ESP = mustProposals(t, wire.ProtocolESP, "aes256gcm16,aes128gcm16")
+			return x
+		}(), []string{"c"}, true},
 	} {
 		t.Run(step.name, func(t *testing.T) {
 			clock.Advance(time.Second) // a re-added SA would get a new install time
@@ -151,5 +160,29 @@ func TestSetPeersLeavesOthersAlone(t *testing.T) {
 			}
 			cSPIs = spisOf(a, "c")
 		})
+	}
+}
+
+// TestRetuneKeepsSAs: a commit that turns DPD on for a peer keeps its SAs
+// and DPD runs from then on (a dead peer is found).
+func TestRetuneKeepsSAs(t *testing.T) {
+	p := newPair(t, pairOpts{mode: kernel.ModeTransport})
+	p.start(t)
+	p.checkUp(t, kernel.ModeTransport)
+	before := p.a.only(t)
+	pa := p.pa
+	pa.DPDInterval, pa.DPDAction = 10*time.Second, DPDTrap
+	changed, err := p.a.engine.SetPeers([]PeerConfig{pa})
+	if err != nil || !slices.Equal(changed, []string{"b"}) {
+		t.Fatalf("SetPeers: %v, %v; want [b]", changed, err)
+	}
+	p.net.run(t)
+	if after := p.a.only(t); after.SPIi != before.SPIi || after.Children[0].InSPI != before.Children[0].InSPI {
+		t.Fatalf("SAs replaced by a timer change: %+v -> %+v", before, after)
+	}
+	p.net.drop = func(datagram) bool { return true }
+	p.advance(t, 10*time.Second+RetransmitTimeout<<(RetransmitTries+1))
+	if n := p.a.log.countLines(containing("the peer is dead (dpd-action trap)")); n != 1 {
+		t.Errorf("a found the dead peer %d times, want once", n)
 	}
 }
