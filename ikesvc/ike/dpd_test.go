@@ -77,6 +77,16 @@ func TestDeadPeer(t *testing.T) {
 			setup:  func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = dpd, DPDRestart },
 			reboot: func(t *testing.T, p *pair) { p.reboot(t, p.b, p.pb) },
 			aLog:   "answered twice with INVALID_IKE_SPI", bLog: "unknown IKE SA"},
+		{name: "responder reboots half an interval after a rekey, restart", within: dpd + time.Second,
+			setup: func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = dpd, DPDRestart },
+			reboot: func(t *testing.T, p *pair) {
+				// B's rekey is the last A hears from it before it dies.
+				p.advance(t, dpd/2)
+				p.b.engine.HandleKernelEvent(p.b.softExpire(t))
+				p.net.run(t)
+				p.reboot(t, p.b, p.pb)
+			},
+			aLog: "answered twice with INVALID_IKE_SPI"},
 		{name: "responder reboots, clear (start peer)", within: dpd + RestartDelay + time.Second,
 			setup:  func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = dpd, DPDClear },
 			reboot: func(t *testing.T, p *pair) { p.reboot(t, p.b, p.pb) },

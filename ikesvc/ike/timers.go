@@ -137,7 +137,14 @@ func (sa *ikeSA) expiredDPD() {
 	if d <= 0 || sa.state != StateEstablished {
 		return
 	}
-	if idle := sa.e.clock.Now().Sub(sa.lastReceived); idle >= d && sa.pending == nil && len(sa.queue) == 0 {
+	idle := sa.e.clock.Now().Sub(sa.lastReceived)
+	if idle < d {
+		// Due one interval after the peer's last message, so a peer
+		// that died is found within one interval of its last word.
+		sa.dpd.Mod(d - idle)
+		return
+	}
+	if sa.pending == nil && len(sa.queue) == 0 {
 		sa.queueRequest(wire.ExchangeInformational, func() []wire.Payload { return nil }, func(*wire.Message) {})
 	}
 	sa.dpd.Mod(d)
