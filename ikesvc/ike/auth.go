@@ -198,6 +198,7 @@ func (sa *ikeSA) consumeAuthResponse(m *wire.Message) {
 	sa.established = sa.e.now()
 	sa.state = StateEstablished
 	sa.timersEstablished()
+	defer sa.settleDuplicates()  // runs last: after the reauth step
 	defer sa.reauthEstablished() // once the CHILD_SA is in
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", sa.peerName(), sa.spiI, peerID, sa.suite)
 	child := sa.firstChild
@@ -292,4 +293,5 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 		}
 	}
 	sa.respond(m, payloads)
+	sa.settleDuplicates()
 }

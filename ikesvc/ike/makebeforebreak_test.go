@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -150,5 +151,32 @@ func wantAtLeast(t *testing.T, ep *endpoint, what, s string, n int) {
 	got := ep.log.countLines(func(line string) bool { return strings.Contains(line, what) && strings.Contains(line, s) })
 	if got < n {
 		t.Errorf("%s logged %q ... %q %d times, want at least %d", ep.name, what, s, got, n)
+	}
+}
+
+// TestSimultaneousStart: both ends are "start" peers and initiate at the
+// same moment, so two IKE SAs come up; the redundant one is deleted by
+// its initiator and one pair of SAs is left, with no errors logged.
+func TestSimultaneousStart(t *testing.T) {
+	for _, aWins := range []bool{true, false} {
+		t.Run(fmt.Sprintf("a wins %v", aWins), func(t *testing.T) {
+			p := collisionPair(t, aWins, time.Hour)
+			p.pb.StartAction = StartStart
+			if _, err := p.b.engine.SetPeers([]PeerConfig{p.pb}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.a.engine.SetPeers([]PeerConfig{p.pa}); err != nil {
+				t.Fatal(err)
+			}
+			p.net.run(t)
+			p.settle(t)
+			p.checkUp(t, kernel.ModeTunnel)
+			onePair(t, p.a, p.b)
+			n := p.a.log.countLines(containing("came up at once")) + p.b.log.countLines(containing("came up at once"))
+			if n != 1 {
+				t.Errorf("%d duplicate IKE SAs deleted, want 1", n)
+			}
+			noErrors(t, p.a, p.b)
+		})
 	}
 }
