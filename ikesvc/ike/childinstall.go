@@ -89,7 +89,7 @@ func (e *Engine) promoteOutbound(live []*childSA) {
 			if c.outWait != nil {
 				c.outWait.Del()
 			}
-			e.log.Verbosef("ike: CHILD_SA %08x_i %08x_o: outbound SA installed", c.inSPI, c.outSPI)
+			e.log.Verbosef("ike: CHILD_SA %08x_i %08x_o: outbound SA installed (the SA it replaces is gone)", c.inSPI, c.outSPI)
 		}
 	}
 }

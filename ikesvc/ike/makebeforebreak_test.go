@@ -180,3 +180,33 @@ func TestSimultaneousStart(t *testing.T) {
 		})
 	}
 }
+
+// TestReauthFailureKeepsOldSAs: a reauthentication whose IKE_SA_INIT gets
+// no answer leaves the old IKE SA and its CHILD_SA carrying the traffic
+// and is tried again after rekeyRetry, which then succeeds.
+func TestReauthFailureKeepsOldSAs(t *testing.T) {
+	p := newPair(t, pairOpts{mode: kernel.ModeTunnel})
+	p.pa.ReauthTime = time.Minute
+	m := newTrafficMonitor(t, p, time.Second)
+	p.start(t)
+	p.checkUp(t, kernel.ModeTunnel)
+	before := p.a.only(t)
+	m.arm()
+	p.net.drop = isRequest(wire.ExchangeIKESAInit)
+	p.advance(t, time.Minute+RetransmitTimeout<<(RetransmitTries+1))
+	wantLines(t, p.a, "reauthentication of IKE SA", 1)
+	if now := p.a.only(t); now.SPIi != before.SPIi || now.Children[0].InSPI != before.Children[0].InSPI {
+		t.Fatalf("the failed reauthentication replaced the SAs: %+v", now)
+	}
+	p.net.drop = nil
+	p.advance(t, rekeyRetry)
+	p.settle(t)
+	m.disarm()
+	m.result(t)
+	p.checkUp(t, kernel.ModeTunnel)
+	onePair(t, p.a, p.b)
+	wantLines(t, p.a, "reauthenticated as", 1)
+	if now := p.a.only(t); now.SPIi == before.SPIi {
+		t.Error("the retried reauthentication did not replace the IKE SA")
+	}
+}

@@ -89,7 +89,7 @@ func (sa *ikeSA) reauthEstablished() {
 	if old.state != StateEstablished {
 		return // the old IKE SA went meanwhile: the new one stands alone
 	}
-	if sa.state != StateEstablished || len(sa.children) < len(old.children) {
+	if sa.state != StateEstablished || (len(sa.children) == 0 && len(old.children) > 0) {
 		sa.e.log.Errorf("ike: peer %s: reauthentication of IKE SA %x brought up no CHILD_SA; keeping the old one, retrying in %v", sa.peerName(), old.ourSPI(), rekeyRetry)
 		sa.noRestart = true
 		sa.delete()
