@@ -71,7 +71,7 @@ func TestDeadPeer(t *testing.T) {
 		within  time.Duration
 		aLog    string // a line a must log
 		bLog    string // a line b must log
-		acquire bool   // a installed trap policies: a packet must start it
+		trap    string // "a" or "b" installed trap policies: a packet must start it
 	}{
 		{name: "responder reboots, restart", within: dpd + time.Second,
 			setup:  func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = dpd, DPDRestart },
@@ -91,7 +91,7 @@ func TestDeadPeer(t *testing.T) {
 			setup:  func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = dpd, DPDClear },
 			reboot: func(t *testing.T, p *pair) { p.reboot(t, p.b, p.pb) },
 			aLog:   "dpd-action clear"},
-		{name: "responder reboots, trap", within: dpd + time.Second, acquire: true,
+		{name: "responder reboots, trap", within: dpd + time.Second, trap: "a",
 			setup:  func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = dpd, DPDTrap },
 			reboot: func(t *testing.T, p *pair) { p.reboot(t, p.b, p.pb) },
 			aLog:   "trap policies installed"},
@@ -110,6 +110,18 @@ func TestDeadPeer(t *testing.T) {
 				p.reboot(t, p.a, pc)
 			},
 			bLog: "restarting at once"},
+		{name: "a respond-only peer traps a rebooted initiator", within: dpd + time.Second, trap: "b",
+			setup: func(p *pair) {
+				p.pb.Remote = netip.Addr{}
+				p.pb.DPDInterval, p.pb.DPDAction = dpd, DPDTrap
+				p.pb.LocalTS, p.pb.RemoteTS = p.pa.RemoteTS, p.pa.LocalTS // no narrowing: one out policy
+			},
+			reboot: func(t *testing.T, p *pair) {
+				pc := p.pa
+				pc.StartAction = StartNone
+				p.reboot(t, p.a, pc)
+			},
+			bLog: "trap policies installed"},
 		{name: "rebooted trap responder initiates on the peer's request", within: dpd + time.Second,
 			setup: func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = dpd, DPDClear },
 			reboot: func(t *testing.T, p *pair) {
@@ -127,17 +139,18 @@ func TestDeadPeer(t *testing.T) {
 			p.start(t)
 			p.checkUp(t, kernel.ModeTunnel)
 			tt.reboot(t, p)
-			if tt.acquire {
+			if tt.trap != "" {
+				ep := map[string]*endpoint{"a": p.a, "b": p.b}[tt.trap]
 				p.advance(t, dpd+time.Second)
-				ks := p.a.kernelSet(t)
+				ks := ep.kernelSet(t)
 				if len(ks.SAs) != 0 || len(ks.Policies) != 1 || ks.Policies[0].Dir != kernel.DirOut || ks.Policies[0].Template == nil {
-					t.Fatalf("a after the dead peer: %+v; want one trap policy and no SAs", ks)
+					t.Fatalf("%s after the dead peer: %+v; want one trap policy and no SAs", ep.name, ks)
 				}
-				if st := p.a.engine.Status(context.Background()); len(st) != 0 {
-					t.Fatalf("a negotiates before any traffic: %+v", st)
+				if st := ep.engine.Status(context.Background()); len(st) != 0 {
+					t.Fatalf("%s negotiates before any traffic: %+v", ep.name, st)
 				}
-				p.a.engine.HandleKernelEvent(kernel.Event{Kind: kernel.EventAcquire, Acquire: kernel.Acquire{Reqid: ks.Policies[0].Template.Reqid,
-					Flow: kernel.Selector{Src: netip.MustParsePrefix("10.1.0.5/32"), Dst: netip.MustParsePrefix("10.2.0.9/32")}}})
+				ep.engine.HandleKernelEvent(kernel.Event{Kind: kernel.EventAcquire, Acquire: kernel.Acquire{Reqid: ks.Policies[0].Template.Reqid,
+					Flow: kernel.Selector{Src: ks.Policies[0].Selector.Src, Dst: ks.Policies[0].Selector.Dst}}})
 				p.net.run(t)
 			}
 			took := p.untilUp(t, tt.within)
