@@ -68,10 +68,10 @@ func TestDeadPeer(t *testing.T) {
 		setup  func(p *pair)
 		reboot func(t *testing.T, p *pair)
 		// within: how soon after the reboot the SAs are up again.
-		within  time.Duration
-		aLog    string // a line a must log
-		bLog    string // a line b must log
-		trap    string // "a" or "b" installed trap policies: a packet must start it
+		within time.Duration
+		aLog   string // a line a must log
+		bLog   string // a line b must log
+		trap   string // "a" or "b" installed trap policies: a packet must start it
 	}{
 		{name: "responder reboots, restart", within: dpd + time.Second,
 			setup:  func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = dpd, DPDRestart },
