@@ -29,6 +29,9 @@ func (sa *ikeSA) rekeyChild(c *childSA) {
 		c.rekey.Mod(rekeyPostpone)
 		return
 	}
+	if sa.superseded && sa.handedTo == nil {
+		return // the IKE SA and c go soon: the peer reauthenticated
+	}
 	c.rekeying = true
 	var next *childSA
 	sa.queueRequest(wire.ExchangeCreateChildSA, func() []wire.Payload {

@@ -18,6 +18,14 @@ import (
 // comparison (2.8.2). A superseded SA the peer failed to delete within
 // SupersededDeleteDelay is deleted here instead of being rekeyed.
 func (sa *ikeSA) rekeyIKE() {
+	if sa.superseded && sa.handedTo == nil && sa.onlyEstablished() {
+		// What superseded it is gone (a reauthentication or a duplicate
+		// that was deleted instead): it carries the peer's traffic alone.
+		sa.e.log.Verbosef("ike: peer %s: superseded IKE SA %x is the peer's last one; keeping it", sa.peerName(), sa.ourSPI())
+		sa.superseded = false
+		sa.ikeRekey.Mod(rekeyRetry)
+		return
+	}
 	if sa.superseded {
 		if sa.state == StateEstablished {
 			sa.e.log.Verbosef("ike: peer %s: the peer did not delete superseded IKE SA %x within %v", sa.peerName(), sa.ourSPI(), SupersededDeleteDelay)

@@ -210,3 +210,25 @@ func TestReauthFailureKeepsOldSAs(t *testing.T) {
 		t.Error("the retried reauthentication did not replace the IKE SA")
 	}
 }
+
+// TestSupersededLastIKESAStays: an IKE SA marked superseded (a peer's
+// reauthentication or a duplicate took over) whose replacement is gone is
+// not deleted when the peer's Delete does not come: it is the peer's
+// only one and carries the traffic.
+func TestSupersededLastIKESAStays(t *testing.T) {
+	p := newPair(t, pairOpts{mode: kernel.ModeTunnel})
+	p.start(t)
+	p.checkUp(t, kernel.ModeTunnel)
+	before := p.b.only(t)
+	p.b.engine.mu.Lock()
+	for _, sa := range p.b.engine.sas {
+		sa.supersede()
+	}
+	p.b.engine.mu.Unlock()
+	p.advance(t, SupersededDeleteDelay+time.Second)
+	p.checkUp(t, kernel.ModeTunnel)
+	if after := p.b.only(t); after.SPIi != before.SPIi {
+		t.Errorf("IKE SA replaced: %s -> %s", before.SPIi, after.SPIi)
+	}
+	wantLines(t, p.b, "is the peer's last one; keeping it", 1)
+}

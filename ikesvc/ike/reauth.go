@@ -133,3 +133,13 @@ func (sa *ikeSA) peerReauthenticated() {
 		old.supersede()
 	}
 }
+
+// onlyEstablished reports whether sa is its peer's only established IKE SA.
+func (sa *ikeSA) onlyEstablished() bool {
+	for _, o := range sa.e.sasOf(sa.peer) {
+		if o != sa && o.state == StateEstablished {
+			return false
+		}
+	}
+	return sa.state == StateEstablished
+}
