@@ -1,5 +1,7 @@
 package ike
 
+import "alixsec.dev/ikesvc/wire"
+
 // Duplicate IKE SAs. When both ends of a "start" pair initiate at the
 // same moment (both boards boot), each answers the other's IKE_SA_INIT
 // and two IKE SAs with a CHILD_SA each come up, both sent with
@@ -33,9 +35,32 @@ func (sa *ikeSA) settleDuplicates() {
 			if y != x && ourExchangeRedundant(x.ni, x.nr, y.ni, y.nr) {
 				sa.e.log.Verbosef("ike: peer %s: IKE SAs %x and %x came up at once; deleting ours, %x", p.cfg.Name, x.ourSPI(), y.ourSPI(), x.ourSPI())
 				x.noRestart = true
-				x.delete()
+				x.deleteKeepingChildren()
 				break
 			}
 		}
 	}
+}
+
+// deleteKeepingChildren deletes the IKE SA like delete, but its CHILD_SAs
+// stay in the kernel until the peer answers the Delete: the IKE SA that
+// takes over was set up by the peer, and our outbound SA of it may go in
+// only once the peer has installed its inbound half, which it surely has
+// when it answers a Delete sent after our IKE_AUTH answer.
+func (sa *ikeSA) deleteKeepingChildren() {
+	if sa.state != StateEstablished {
+		sa.delete()
+		return
+	}
+	sa.state = StateDeleting
+	sa.queue = nil
+	for _, c := range sa.children {
+		c.rekey.Del()
+	}
+	sa.queueRequest(wire.ExchangeInformational, func() []wire.Payload {
+		return []wire.Payload{&wire.Delete{Protocol: wire.ProtocolIKE}}
+	}, func(*wire.Message) {
+		sa.e.log.Verbosef("ike: peer %s: IKE SA %x deleted", sa.peerName(), sa.ourSPI())
+		sa.close(false)
+	})
 }
