@@ -28,10 +28,11 @@ import (
 	"alixsec.dev/configsvc/server"
 	"alixsec.dev/configsvc/settext"
 	"alixsec.dev/configsvc/store"
+	"alixsec.dev/init/svclog"
 )
 
 func main() {
-	logger := log.New(os.Stderr, "configsvc: ", 0)
+	logger := svclog.New(os.Stderr, "configsvc", os.Getenv)
 	if err := run(os.Args[1:], logger); err != nil {
 		logger.Fatal(err)
 	}

@@ -26,6 +26,7 @@ type daemon struct {
 	port      uint16
 	nattPort  uint16
 	localAddr func(netip.Addr) (netip.Addr, error)
+	keysDir   string // -save-keys DIR; empty: save-keys writes to defaultKeysDir
 
 	mu       sync.Mutex
 	engine   *ike.Engine
@@ -73,14 +74,14 @@ func (d *daemon) apply(c *model.Config, source string) error {
 			return fmt.Errorf("%s: %w", source, err)
 		}
 		d.credsKey = s.credsKey
-		d.logf("ikesvc: %s: new trust store and credentials", source)
+		d.logf("%s: new trust store and credentials", source)
 	}
 	changed, err := d.engine.SetPeers(s.peers)
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
 	if len(changed) > 0 {
-		d.logf("ikesvc: %s: peers (re)configured: %s", source, strings.Join(changed, ", "))
+		d.logf("%s: peers (re)configured: %s", source, strings.Join(changed, ", "))
 	}
 	return nil
 }
@@ -119,6 +120,14 @@ func (d *daemon) Initiate(peer string) error {
 	return fmt.Errorf("initiate %s: %w", peer, errNoPeers)
 }
 
+// InitiateWait implements control.InitiateWaiter.
+func (d *daemon) InitiateWait(ctx context.Context, peer string) (ike.Outcome, error) {
+	if e := d.current(); e != nil {
+		return e.InitiateWait(ctx, peer)
+	}
+	return ike.Outcome{}, fmt.Errorf("initiate %s: %w", peer, errNoPeers)
+}
+
 // Terminate implements control.Service.
 func (d *daemon) Terminate(peer string) error {
 	if e := d.current(); e != nil {
@@ -151,7 +160,7 @@ func (d *daemon) followCRLFetch(on bool, s *settings) error {
 		d.fetchMu.Unlock()
 		if f != nil {
 			f.Close()
-			d.logf("ikesvc: crl-fetch off: fetched CRLs dropped from the next trust store")
+			d.logf("crl-fetch off: fetched CRLs dropped from the next trust store")
 		}
 		return nil
 	}
@@ -173,7 +182,7 @@ func (d *daemon) followCRLFetch(on bool, s *settings) error {
 			Revoked: func([]pki.Chain) {
 				if e := d.current(); e != nil {
 					if names := e.DeleteRevoked(); len(names) > 0 {
-						d.logf("ikesvc: fetched CRL revokes peer(s) %s: IKE SAs deleted", strings.Join(names, ", "))
+						d.logf("fetched CRL revokes peer(s) %s: IKE SAs deleted", strings.Join(names, ", "))
 					}
 				}
 			},

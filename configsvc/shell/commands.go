@@ -27,6 +27,7 @@ func operationalCommands() []*command {
 		{name: "request", help: "ask a service to act now", sub: []*command{
 			{name: "ipsec", help: "IPsec actions", sub: []*command{
 				{name: "initiate", help: "set up the SAs with a peer now", args: "<peer>", run: (*Shell).initiateIPsec, complete: completePeer},
+				{name: "save-keys", help: "write IKE and ESP keys for Wireshark to RAM (/tmp/ikesvc-keys), never the CF", run: (*Shell).saveIPsecKeys},
 			}},
 		}},
 		{name: "clear", help: "reset state", sub: []*command{

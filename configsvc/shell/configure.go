@@ -85,8 +85,24 @@ func (sh *Shell) commit(args []string) error {
 		return err
 	}
 	fmt.Fprintf(sh.out, "committed revision %d\n", n)
+	sh.warnTimeDependent()
 	sh.refreshHostname()
 	return nil
+}
+
+// warnTimeDependent prints what the commit let through because it depends
+// on the clock (model.Config.TimeWarnings: certificates outside their
+// validity, CRLs past next-update), the same lines ikesvc -config prints.
+func (sh *Shell) warnTimeDependent() {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	snap, err := sh.env.Client.Running(ctx)
+	if err != nil {
+		return
+	}
+	for _, w := range snap.Config.TimeWarnings(sh.env.Now()) {
+		fmt.Fprintf(sh.out, "warning: %v\n", w)
+	}
 }
 
 func (sh *Shell) discard(args []string) error {

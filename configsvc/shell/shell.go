@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/model"
 )
 
 // Default paths of the sockets the shell reads status from.
@@ -46,6 +47,9 @@ type Env struct {
 	StartShell func() error
 	// Timeout bounds each API call and socket conversation.
 	Timeout time.Duration
+	// InitiateWait is how long request ipsec initiate waits for the
+	// outcome (DefaultInitiateWait when 0).
+	InitiateWait time.Duration
 	// Now is the clock certificates are checked against (time.Now when
 	// nil).
 	Now func() time.Time
@@ -98,7 +102,7 @@ func New(env Env, out io.Writer) *Shell {
 	if env.Timeout == 0 {
 		env.Timeout = 30 * time.Second
 	}
-	sh := &Shell{env: env, out: out, hostname: "alixsec"}
+	sh := &Shell{env: env, out: out, hostname: (&model.System{}).EffectiveHostname()}
 	sh.refreshHostname()
 	return sh
 }
@@ -123,8 +127,8 @@ func (sh *Shell) refreshHostname() {
 	ctx, cancel := sh.ctx()
 	defer cancel()
 	snap, err := sh.env.Client.Running(ctx)
-	if err == nil && snap.Config.System.Hostname != "" {
-		sh.hostname = snap.Config.System.Hostname
+	if err == nil {
+		sh.hostname = snap.Config.System.EffectiveHostname()
 	}
 }
 

@@ -185,7 +185,7 @@ func (sa *ikeSA) consumeAuthResponse(m *wire.Message) {
 	}
 	chain, peerID, err := sa.verifyPeer(m)
 	if err == nil {
-		err = sa.peer.cfg.RemoteID.Match(peerID, chain.Leaf())
+		_, err = matchPeer([]*peer{sa.peer}, peerID, chain)
 	}
 	if err != nil {
 		// RFC 7296 2.21.2: tell the responder, which already considers the
@@ -234,24 +234,15 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 	chain, peerID, err := sa.verifyPeer(m)
 	var p *peer
 	if err == nil {
-		var why []error
-		for _, c := range sa.candidates {
-			if c.removed {
-				continue
-			}
-			merr := c.cfg.RemoteID.Match(peerID, chain.Leaf())
-			if merr == nil {
-				p = c
-				break
-			}
-			why = append(why, fmt.Errorf("peer %s: %w", c.cfg.Name, merr))
-		}
-		if p == nil {
-			err = fmt.Errorf("%s matches no configured peer: %w", peerID, errors.Join(why...))
-		}
+		p, err = matchPeer(sa.candidates, peerID, chain)
 	}
 	if err != nil {
-		sa.e.log.Errorf("ike: IKE_AUTH from %v (candidate %s): authentication failed: %v", sa.remote, sa.candidates[0].cfg.Name, err)
+		var nm *noMatchError
+		if errors.As(err, &nm) {
+			sa.e.log.Errorf("ike: IKE_AUTH from %v: authentication failed: %v", sa.remote, err)
+		} else {
+			sa.e.log.Errorf("ike: IKE_AUTH from %v (candidate %s): authentication failed: %v", sa.remote, sa.candidates[0].cfg.Name, err)
+		}
 		sa.respond(m, []wire.Payload{notifyPayload(wire.NotifyAuthenticationFailed, nil)})
 		sa.close(false)
 		return

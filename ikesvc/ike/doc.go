@@ -9,8 +9,15 @@
 // COOKIE is answered with a COOKIE only and leaves no state (RFC 7296
 // 2.6); the cookie is VersionID | HMAC-SHA256(secret, Ni | IPi | SPIi),
 // the secret rotates every CookieSecretLifetime and the previous one stays
-// valid for one more. At Config.HalfOpenLimit half-open SAs new requests
-// are dropped unanswered. Both conditions are logged once per
+// valid for one more. Half-open SAs are also counted per source address
+// (halfopen.go, after strongSwan's cookie_threshold_ip and
+// block_threshold): a source at Config.CookieThresholdIP must bring a
+// COOKIE, one at Config.BlockThreshold is refused; Config.HalfOpenLimit
+// caps the sources that are no configured peer's address, whose own
+// reserve stays free; at the cap a newcomer that proved its address
+// evicts a stale SA or one of a source over its share before requests are
+// dropped unanswered; under load half-open SAs live only
+// HalfOpenTimeoutUnderLoad. Every condition is logged once per
 // LoadLogInterval, with a count, never per packet.
 //
 // NAT keepalives (timers.go): an established IKE SA that found itself

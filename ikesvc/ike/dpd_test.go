@@ -193,7 +193,7 @@ func TestDeadPeerSilent(t *testing.T) {
 			p.pa.StartAction = tt.start
 			p.net.drop = func(datagram) bool { return true }
 			p.advance(t, dpd+RetransmitTimeout<<(RetransmitTries+1))
-			if n := p.a.log.countLines(containing("no response after retransmissions: the peer is dead (dpd-action " + tt.action.String())); n != 1 {
+			if n := p.a.log.countLines(containing("retransmissions: the peer is dead (dpd-action " + tt.action.String())); n != 1 {
 				t.Errorf("a logged the dead peer %d times, want once", n)
 			}
 			ks := p.a.kernelSet(t)

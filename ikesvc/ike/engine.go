@@ -43,6 +43,9 @@ type Engine struct {
 	linger    *timer
 	// invalidSPISent rate-limits our INVALID_IKE_SPI answers (dpd.go).
 	invalidSPISent map[netip.Addr]invalidSPIWindow
+
+	loadLog   loadLogs      // per-source admission reports (halfopen.go)
+	malformed malformedLogs // bad datagrams, per reason (hardening.go)
 }
 
 // peer is a configured peer and its runtime state.
@@ -82,15 +85,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.NATTPort == 0 {
 		cfg.NATTPort = 4500
 	}
-	if cfg.CookieThreshold == 0 {
-		cfg.CookieThreshold = DefaultCookieThreshold
-	}
-	if cfg.HalfOpenLimit == 0 {
-		cfg.HalfOpenLimit = HalfOpenLimitFactor * DefaultCookieThreshold
-		if cfg.CookieThreshold > 0 {
-			cfg.HalfOpenLimit = HalfOpenLimitFactor * cfg.CookieThreshold
-		}
-	}
+	cfg.applyLoadDefaults()
 	if cfg.KeepaliveInterval == 0 {
 		cfg.KeepaliveInterval = DefaultKeepaliveInterval
 	}

@@ -59,6 +59,8 @@ type ikeSA struct {
 	children []*childSA
 	// firstChild is the CHILD_SA an initiator proposes in IKE_AUTH.
 	firstChild *childSA
+	// outcomeWatchers wait for the end of the initiation (outcome.go).
+	outcomeWatchers []func(Outcome)
 
 	// lastSent is when we last sent the peer a datagram (NAT-keepalives
 	// are due only after a silent keepalive interval).
@@ -266,10 +268,7 @@ func (sa *ikeSA) handle(h wire.Header, packet []byte, from, to netip.AddrPort) {
 		}
 	}
 	if err != nil {
-		sa.e.log.Verbosef("ike: peer %s: bad %v request %d: %v", sa.peerName(), h.Exchange, h.MessageID, err)
-		if t, data, ok := wire.NotifyFor(err); ok && sa.state == StateEstablished {
-			sa.respond(&wire.Message{Header: h}, []wire.Payload{notifyPayload(t, data)})
-		}
+		sa.badRequest(h, err)
 		return
 	}
 	if !m.Encrypted {
@@ -362,6 +361,7 @@ func (sa *ikeSA) fail(why string, restart bool) {
 		return
 	}
 	sa.e.log.Errorf("ike: peer %s: IKE SA %x (%v) failed: %s", sa.peerName(), sa.ourSPI(), sa.state, why)
+	sa.reportFailure(why)
 	sa.close(restart)
 }
 
@@ -371,6 +371,7 @@ func (sa *ikeSA) close(restart bool) {
 	if sa.state == StateClosed {
 		return
 	}
+	sa.reportFailure(closedBeforeEstablished)
 	// Our children live on in the peer's colliding rekey, if there is one.
 	sa.adoptPeerSuccessor()
 	sa.state = StateClosed

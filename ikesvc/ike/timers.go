@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"fmt"
 	"time"
 
 	"alixsec.dev/ikesvc/wire"
@@ -109,7 +110,7 @@ func (sa *ikeSA) expiredRetransmit() {
 		return
 	}
 	if req.tries >= RetransmitTries {
-		why := req.exchange.String() + " request got no response after retransmissions"
+		why := fmt.Sprintf("%v request got no answer after %d retransmissions", req.exchange, req.tries)
 		if sa.state == StateEstablished {
 			sa.peerDead(why)
 			return
@@ -126,7 +127,7 @@ func (sa *ikeSA) expiredRetransmit() {
 // expiredHalfOpen drops a responder SA whose IKE_AUTH never came.
 func (sa *ikeSA) expiredHalfOpen() {
 	if sa.state != StateEstablished {
-		sa.fail("IKE_AUTH did not complete within "+HalfOpenTimeout.String(), false)
+		sa.expiredHalfOpenQuietly()
 	}
 }
 
