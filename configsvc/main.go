@@ -59,6 +59,13 @@ func run(args []string, logger *log.Logger) error {
 		return err
 	}
 	srv := server.New(st, logger.Printf)
+	// The SSH host key is made on first boot, whether or not SSH is on,
+	// so its fingerprint is known before the first login.
+	if _, fp, err := srv.HostKey(); err != nil {
+		logger.Printf("ssh host key: %v", err)
+	} else {
+		logger.Printf("ssh host key %s", fp)
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

@@ -14,6 +14,7 @@ import (
 	"alixsec.dev/ikesvc/ike"
 	"alixsec.dev/ikesvc/kernel"
 	"alixsec.dev/ikesvc/pki"
+	"alixsec.dev/ikesvc/statefile"
 )
 
 // daemon owns the engine, which exists from the first configuration with
@@ -27,6 +28,11 @@ type daemon struct {
 	nattPort  uint16
 	localAddr func(netip.Addr) (netip.Addr, error)
 	keysDir   string // -save-keys DIR; empty: save-keys writes to defaultKeysDir
+	// state keeps the engine's state across restarts (restart.go); nil:
+	// no state, SAs are deleted on exit.
+	state    *statefile.File
+	stateErr string // last save failure, logged once
+	cleared  bool   // noPeersAtStart ran
 
 	mu       sync.Mutex
 	engine   *ike.Engine
@@ -57,17 +63,23 @@ func (d *daemon) apply(c *model.Config, source string) error {
 	defer d.mu.Unlock()
 	if d.engine == nil {
 		if len(s.peers) == 0 {
+			d.noPeersAtStart()
 			return nil
 		}
-		e, err := ike.New(ike.Config{
+		cfg := ike.Config{
 			Transport: d.transport, Kernel: d.kern, Trust: s.trust, Creds: s.creds,
 			Port: d.port, NATTPort: d.nattPort, LocalAddr: d.localAddr,
 			Log:              ike.Logger{Verbosef: d.verbosef, Errorf: d.logf},
 			PeerCertificates: d.watchPeer,
-		})
+		}
+		if d.state != nil {
+			cfg.SaveState = d.saveState
+		}
+		e, err := ike.New(cfg)
 		if err != nil {
 			return fmt.Errorf("%s: %w", source, err)
 		}
+		d.restore(e)
 		d.engine, d.credsKey = e, s.credsKey
 	} else if len(s.peers) > 0 && s.credsKey != d.credsKey {
 		if err := d.engine.SetCredentials(s.trust, s.creds); err != nil {
@@ -128,6 +140,14 @@ func (d *daemon) InitiateWait(ctx context.Context, peer string) (ike.Outcome, er
 	return ike.Outcome{}, fmt.Errorf("initiate %s: %w", peer, errNoPeers)
 }
 
+// Rekey implements control.RekeyService.
+func (d *daemon) Rekey(peer string) error {
+	if e := d.current(); e != nil {
+		return e.Rekey(peer)
+	}
+	return fmt.Errorf("rekey %s: %w", peer, errNoPeers)
+}
+
 // Terminate implements control.Service.
 func (d *daemon) Terminate(peer string) error {
 	if e := d.current(); e != nil {
@@ -136,7 +156,8 @@ func (d *daemon) Terminate(peer string) error {
 	return fmt.Errorf("terminate %s: %w", peer, errNoPeers)
 }
 
-// close deletes all SAs and uninstalls everything ikesvc put in the kernel.
+// close deletes all SAs and uninstalls everything ikesvc put in the
+// kernel; with a state file it leaves them for the next run instead.
 func (d *daemon) close() error {
 	if err := d.followCRLFetch(false, nil); err != nil {
 		return err
@@ -144,6 +165,10 @@ func (d *daemon) close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.engine == nil {
+		return nil
+	}
+	if d.state != nil {
+		d.engine.Detach()
 		return nil
 	}
 	return d.engine.Close()

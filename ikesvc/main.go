@@ -1,10 +1,17 @@
 // Command ikesvc is the IKEv2 daemon: it negotiates IKE and CHILD SAs with
 // the configured peers and installs the ESP SAs and policies in the kernel.
 //
-//	ikesvc -config FILE -kernel netlink|memory -control SOCKET [-listen ADDR]
-//	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock
-//	ikesvc -control SOCKET show|crls|terminate PEER|save-keys
+//	ikesvc -config FILE -kernel netlink|memory|memory-file:PATH -control SOCKET [-listen ADDR] [-state FILE] [-save-keys DIR]
+//	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock -state /run/ikesvc.state
+//	ikesvc -control SOCKET show|crls|rekey PEER|terminate PEER|save-keys
 //	ikesvc -control SOCKET [-timeout 30s] initiate PEER
+//
+// With -state FILE (in RAM: tmpfs or ramfs) ikesvc survives its own
+// restart or crash without loss: the engine saves its IKE and CHILD SA
+// state there after every change, SIGTERM leaves the kernel's SAs and
+// policies installed and the peers untold, and the next start continues
+// the same SAs. Without -state, SIGTERM deletes every SA (and tells the
+// peers) and a start removes what an earlier run left in the kernel.
 //
 // Exit code 125 means "nothing to do, do not restart me": no ipsec peers in
 // -config and no configsvc to follow.
@@ -26,6 +33,7 @@ import (
 
 	"alixsec.dev/ikesvc/control"
 	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/statefile"
 	"alixsec.dev/init/svclog"
 )
 
@@ -40,11 +48,11 @@ func main() {
 }
 
 type options struct {
-	config, configsvc, kernel, control, listen string
-	saveKeys                                   string
-	port, nattPort                             uint
-	verbose                                    bool
-	timeout                                    time.Duration
+	config, configsvc, kernel, control, listen, state string
+	saveKeys                                          string
+	port, nattPort                                    uint
+	verbose                                           bool
+	timeout                                           time.Duration
 }
 
 // run is ikesvc until ctx ends (SIGINT or SIGTERM in main).
@@ -62,6 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.verbose, "v", false, "log every exchange, not only failures")
 	fs.StringVar(&o.saveKeys, "save-keys", "", "keep Wireshark's ikev2_decryption_table and esp_sa in `dir`, updated as SAs come and go (secret keys: debugging only)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "initiate: how long to wait for the outcome (0: return once the handshake has started)")
+	fs.StringVar(&o.state, "state", "", "`file` in RAM (tmpfs) keeping the SA state across restarts of ikesvc")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -147,7 +156,8 @@ func serve(ctx context.Context, o options, logger *log.Logger) error {
 }
 
 // serveWith opens the kernel backend, the IKE sockets and the control
-// socket, runs start, and serves until ctx ends; it then deletes all SAs.
+// socket, runs start, and serves until ctx ends; it then deletes all SAs,
+// or, with a state file, leaves them to the next run.
 func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, start func() error) error {
 	var err error
 	switch o.kernel {
@@ -156,10 +166,21 @@ func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, sta
 	case "memory":
 		d.kern, err = kernel.NewMemory(kernel.DefaultOwnership(), time.Now)
 	default:
-		err = fmt.Errorf("-kernel %q: want netlink or memory", o.kernel)
+		if path, ok := strings.CutPrefix(o.kernel, "memory-file:"); ok && path != "" {
+			// Host tests of restarts: tables that outlive the process.
+			d.kern, err = kernel.NewMemoryFile(path, kernel.DefaultOwnership(), time.Now)
+			break
+		}
+		err = fmt.Errorf("-kernel %q: want netlink, memory or memory-file:PATH", o.kernel)
 	}
 	if err != nil {
 		return err
+	}
+	if o.state != "" {
+		if d.state, err = statefile.Open(o.state); err != nil {
+			d.kern.Close()
+			return err
+		}
 	}
 	defer d.kern.Close()
 	transport, err := listenUDP(listen, uint16(o.port), uint16(o.nattPort), d.logf)
@@ -257,13 +278,18 @@ func runClient(socket string, args []string, timeout time.Duration, stdout, stde
 		if !o.OK() {
 			return 1
 		}
+	case args[0] == "rekey" && len(args) == 2:
+		if err := c.Rekey(ctx, args[1]); err != nil {
+			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
+			return 1
+		}
 	case args[0] == "terminate" && len(args) == 2:
 		if err := c.Terminate(ctx, args[1]); err != nil {
 			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
 			return 1
 		}
 	default:
-		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER, terminate PEER or save-keys\n", args)
+		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER, rekey PEER, terminate PEER or save-keys\n", args)
 		return 2
 	}
 	return 0

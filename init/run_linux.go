@@ -24,6 +24,9 @@ const (
 	configDB     = cfgDir + "/config.db"  // configsvc's bbolt file
 	logSocket    = "/run/log.sock"
 	ikesvcSocket = "/run/ikesvc.sock"
+	// ikesvcState is ikesvc's SA state across its restarts: on /run, a
+	// tmpfs, so in RAM (a reboot loses it with the kernel's SAs).
+	ikesvcState = "/run/ikesvc.state"
 )
 
 // run is the boot sequence. It returns only on a fatal error.
@@ -95,7 +98,10 @@ func run(console *log.Logger) error {
 	}
 	if fileExists("/bbin/ikesvc") {
 		services = append(services, &service{name: "ikesvc", env: serviceEnv(),
-			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", ikesvcSocket}})
+			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", ikesvcSocket, "-state", ikesvcState}})
+	}
+	if fileExists(sshdBinary) {
+		services = append(services, sshdService())
 	}
 	for _, svc := range services {
 		go sup.run(ctx, svc)
@@ -121,6 +127,9 @@ func run(console *log.Logger) error {
 	consoleArgv := []string{"/bin/sh"}
 	if fileExists("/bbin/cli") {
 		consoleArgv = []string{"/bbin/cli", "-socket", api.DefaultSocket, "-log-socket", logSocket}
+	}
+	if fileExists(sshdBinary) {
+		showHostKey(tty, api.DefaultSocket, 10*time.Second)
 	}
 	shell := &consoleShell{
 		logger:  logger,

@@ -33,6 +33,8 @@ const (
 	DefaultESPProposal   = "aes128-sha256-modp2048"
 	DefaultConsoleDevice = "ttyS0"
 	DefaultConsoleSpeed  = 38400
+	DefaultSSHPort       = 22
+	DefaultSSHIdle       = 15 // minutes
 )
 
 // IKE SA lifetime defaults (DefaultDPDAction, a function of the start
@@ -58,6 +60,7 @@ type System struct {
 	NTPServers  []string `cfg:"ntp-server" type:"host" help:"NTP server name or address (repeatable)"`
 	SyslogHost  string   `cfg:"syslog-host" type:"hostport" help:"remote syslog receiver, host or host:port (UDP 514)"`
 	Console     Console  `cfg:"console" help:"serial console settings"`
+	SSH         SSH      `cfg:"ssh" help:"SSH server with the CLI (off until an authorized key is set)"`
 	Description string   `cfg:"description" type:"text" help:"free text describing this appliance"`
 }
 

@@ -133,10 +133,14 @@ func (sh *Shell) rollback(args []string) error {
 }
 
 // load reads a file of set lines (for example an exported config on a
-// USB stick or the config partition) into the candidate.
+// USB stick or the config partition) into the candidate; "-" reads them
+// from the command's standard input (ssh HOST 'configure; load -; commit').
 func (sh *Shell) load(args []string) error {
 	if len(args) != 1 {
-		return fmt.Errorf("load needs one file name")
+		return fmt.Errorf("load needs one file name, or - for standard input")
+	}
+	if args[0] == "-" {
+		return sh.loadStdin()
 	}
 	b, err := os.ReadFile(args[0])
 	if err != nil {

@@ -108,6 +108,13 @@ func (c *Client) InitiateWait(ctx context.Context, peer string, wait time.Durati
 	return *resp.Outcome, nil
 }
 
+// Rekey rekeys the CHILD_SAs of a configured peer now (make-before-break,
+// as on their timer).
+func (c *Client) Rekey(ctx context.Context, peer string) error {
+	_, err := c.call(ctx, Request{Cmd: CmdRekey, Peer: peer})
+	return err
+}
+
 // Terminate deletes the IKE and CHILD SAs of a configured peer.
 func (c *Client) Terminate(ctx context.Context, peer string) error {
 	_, err := c.call(ctx, Request{Cmd: CmdTerminate, Peer: peer})

@@ -30,6 +30,7 @@ const (
 	CmdInitiate  = "initiate"
 	CmdTerminate = "terminate"
 	CmdSaveKeys  = "save-keys"
+	CmdRekey     = "rekey"
 )
 
 // Request is one line from a client.
@@ -90,6 +91,12 @@ type CRLFetch struct {
 // daemon); crls answers "not enabled" for a Service that does not.
 type CRLService interface {
 	CRLFetchStatus() CRLFetch
+}
+
+// RekeyService is implemented by a Service that can rekey a peer's
+// CHILD_SAs on demand (ikesvc's daemon); rekey fails for one that cannot.
+type RekeyService interface {
+	Rekey(peer string) error
 }
 
 // Service is what the socket controls; *ike.Engine implements it.

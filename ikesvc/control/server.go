@@ -117,6 +117,13 @@ func handle(ctx context.Context, svc Service, req Request) Response {
 		err = svc.Initiate(req.Peer)
 	case CmdTerminate:
 		err = svc.Terminate(req.Peer)
+	case CmdRekey:
+		rs, ok := svc.(RekeyService)
+		if !ok {
+			err = fmt.Errorf("rekey %s: not supported here", req.Peer)
+			break
+		}
+		err = rs.Rekey(req.Peer)
 	default:
 		err = fmt.Errorf("unknown command %q (want show, crls, initiate, terminate or save-keys)", req.Cmd)
 	}

@@ -198,6 +198,7 @@ func (sa *ikeSA) consumeAuthResponse(m *wire.Message) {
 	sa.established = sa.e.now()
 	sa.state = StateEstablished
 	sa.timersEstablished()
+	sa.e.markContacted(sa)
 	defer sa.settleDuplicates()  // runs last: after the reauth step
 	defer sa.reauthEstablished() // once the CHILD_SA is in
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", sa.peerName(), sa.spiI, peerID, sa.suite)
@@ -249,15 +250,6 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 	}
 	sa.peer = p
 	sa.remoteID, sa.remoteChain = peerID, chain
-	if m.FindNotify(wire.NotifyInitialContact) != nil {
-		// The peer restarted: its old SAs are gone on its side.
-		for _, old := range sa.e.sasOf(p) {
-			if old != sa && old.state == StateEstablished {
-				sa.e.log.Verbosef("ike: peer %s: INITIAL_CONTACT, dropping old IKE SA %x", p.cfg.Name, old.ourSPI())
-				old.close(false)
-			}
-		}
-	}
 	id, certs, auth, err := sa.ourAuthPayloads()
 	if err != nil {
 		sa.e.log.Errorf("ike: peer %s: building AUTH: %v", p.cfg.Name, err)
@@ -270,6 +262,7 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 	sa.state = StateEstablished
 	sa.established = sa.e.now()
 	sa.timersEstablished()
+	sa.e.markContacted(sa)
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", p.cfg.Name, sa.spiR, peerID, sa.suite)
 	if m.FindNotify(wire.NotifyInitialContact) == nil {
 		sa.peerReauthenticated()
@@ -282,6 +275,10 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 			payloads = append(payloads, childPayloads...)
 			sa.addChild(child)
 		}
+	}
+	if m.FindNotify(wire.NotifyInitialContact) != nil {
+		// The peer restarted: its old SAs are gone on its side.
+		sa.dropOthersOfIdentity()
 	}
 	sa.respond(m, payloads)
 	sa.settleDuplicates()

@@ -24,8 +24,9 @@ type childSA struct {
 	created           time.Time
 	rekeyAfter        time.Duration
 	rekey             *timer
-	rekeying          bool // our rekey of it is queued or in flight
-	rekeySent         bool // ... and its request has gone out
+	rekeying          bool     // our rekey of it is queued or in flight
+	rekeySent         bool     // ... and its request has gone out
+	rekeyNext         *childSA // ... proposing this successor (saved state resumes it)
 
 	// After a rekey (RFC 7296 2.8.1; collision.go). superseded: a newer
 	// CHILD_SA took over and the peer is to delete this one (we do after
@@ -468,6 +469,7 @@ func (sa *ikeSA) addChild(c *childSA) {
 	sa.e.timersOutbound(c)
 	sa.children = append(sa.children, c)
 	sa.e.log.Verbosef("ike: peer %s: CHILD_SA %08x_i %08x_o %v %v installed", sa.peerName(), c.inSPI, c.outSPI, c.mode, c.suite)
+	sa.e.staleReplaced(c.reqid)
 	sa.e.syncKernel()
 }
 

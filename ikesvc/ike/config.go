@@ -224,4 +224,10 @@ type Config struct {
 	// towards its peer before it sends a NAT-keepalive (RFC 3948 2.3);
 	// 0: DefaultKeepaliveInterval, negative: never.
 	KeepaliveInterval time.Duration
+	// SaveState, when set, receives the engine's state (Export's encoding)
+	// after every change, before any datagram that change produced is sent:
+	// a daemon keeps it in RAM (a file under /run) so that a restarted
+	// process continues the same SAs (Restore). It is called with the
+	// engine's lock held: it must not block long or call back.
+	SaveState func(state []byte)
 }

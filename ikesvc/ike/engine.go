@@ -46,6 +46,8 @@ type Engine struct {
 
 	loadLog   loadLogs      // per-source admission reports (halfopen.go)
 	malformed malformedLogs // bad datagrams, per reason (hardening.go)
+	// Restart without loss (persist.go, restore.go, stale.go).
+	persist persistence
 }
 
 // peer is a configured peer and its runtime state.
@@ -97,6 +99,7 @@ func New(cfg Config) (*Engine, error) {
 		peers: map[string]*peer{}, reqids: map[string]uint32{},
 		sas: map[uint64]*ikeSA{}, halfOpen: map[halfOpenKey]*ikeSA{},
 		invalidSPISent: map[netip.Addr]invalidSPIWindow{},
+		persist:        newPersistence(),
 	}
 	if e.clock == nil {
 		e.clock = RealClock{}
@@ -130,11 +133,12 @@ func (e *Engine) SetPeers(peers []PeerConfig) (changed []string, err error) {
 		}
 		seen[peers[i].Name] = true
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	if e.closed {
 		return nil, errors.New("ike: engine closed")
 	}
+	restarted := e.adoptRestored(peers)
 	for name, p := range e.peers {
 		if !seen[name] {
 			e.removePeer(p, "removed from the configuration")
@@ -168,7 +172,7 @@ func (e *Engine) SetPeers(peers []PeerConfig) (changed []string, err error) {
 		start = append(start, p)
 	}
 	e.syncKernel()
-	for _, p := range start {
+	for _, p := range append(restarted, start...) {
 		if p.cfg.StartAction == StartStart {
 			e.startPeer(p)
 		}
@@ -220,8 +224,8 @@ func (e *Engine) sasOf(p *peer) []*ikeSA {
 // Initiate starts an IKE SA with the named peer unless one is already up
 // or being set up.
 func (e *Engine) Initiate(name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	p, ok := e.peers[name]
 	if !ok {
 		return fmt.Errorf("initiate %s: %w", name, ErrUnknownPeer)
@@ -256,8 +260,8 @@ func (e *Engine) startPeer(p *peer) {
 // Terminate deletes every IKE SA (and so every CHILD_SA) of the named peer.
 // A peer with start action "start" is not restarted until Initiate.
 func (e *Engine) Terminate(name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	p, ok := e.peers[name]
 	if !ok {
 		return fmt.Errorf("terminate %s: %w", name, ErrUnknownPeer)
@@ -273,8 +277,8 @@ func (e *Engine) Terminate(name string) error {
 // Close deletes all IKE SAs (one Delete sent each, not waited for),
 // uninstalls everything from the kernel and stops the timers.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	if e.closed {
 		return nil
 	}
@@ -293,6 +297,8 @@ func (e *Engine) Close() error {
 	e.peers = map[string]*peer{}
 	e.lingering = nil
 	e.linger.Del()
+	e.dropAllStale()
+	e.saveState() // nothing left to continue
 	e.closed = true
 	_, err := e.cfg.Kernel.Apply(context.Background(), kernel.Set{})
 	if err != nil {
@@ -303,8 +309,8 @@ func (e *Engine) Close() error {
 
 // HandleKernelEvent reacts to acquires (trap policies) and SA expiries.
 func (e *Engine) HandleKernelEvent(ev kernel.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	if e.closed {
 		return
 	}
@@ -337,8 +343,18 @@ func (e *Engine) HandleKernelEvent(ev kernel.Event) {
 	}
 }
 
-// send hands a datagram to the transport, logging failures.
+// send hands a datagram to the transport, logging failures. Inside an
+// entry point (lock/unlock) it only queues the datagram: unlock saves the
+// state first, so nothing the peer sees is lost in a crash (persist.go).
 func (e *Engine) send(packet []byte, from, to netip.AddrPort) {
+	if e.persist.inEntry {
+		e.persist.outbox = append(e.persist.outbox, outgoing{packet, from, to})
+		return
+	}
+	e.transmit(packet, from, to)
+}
+
+func (e *Engine) transmit(packet []byte, from, to netip.AddrPort) {
 	if err := e.cfg.Transport.Send(packet, from, to); err != nil {
 		e.log.Verbosef("ike: sending %d bytes %v -> %v: %v", len(packet), from, to, err)
 	}

@@ -65,6 +65,7 @@ func (sa *ikeSA) rekeyIKE() {
 			return nil
 		}
 		next = sa.successor(true, spi)
+		next.ni, next.ke = ni, ke // saved state resumes the exchange with them
 		// Reserve the SPI so the peer's messages for it are not "unknown".
 		sa.e.sas[spi] = next
 		sa.successorSA = next
@@ -73,22 +74,25 @@ func (sa *ikeSA) rekeyIKE() {
 			&wire.Nonce{Data: ni},
 			&wire.KE{Group: uint16(sa.suite.DH), Data: ke.PublicKey()},
 		}
-	}, func(m *wire.Message) {
-		sa.rekeyingIKE = false
-		sa.successorSA = nil
-		err := sa.completeIKERekey(next, m, ni, ke)
-		if err != nil {
-			delete(sa.e.sas, next.spiI)
-			if sa.adoptPeerSuccessor() {
-				sa.e.log.Verbosef("ike: peer %s: our IKE SA rekey failed (%v); the peer's stands", sa.peerName(), err)
-				return
-			}
-			sa.e.log.Errorf("ike: peer %s: rekeying IKE SA %x failed: %v; retrying in %v", sa.peerName(), sa.ourSPI(), err, rekeyRetry)
-			sa.ikeRekey.Mod(rekeyRetry)
+	}, func(m *wire.Message) { sa.consumeIKERekeyResponse(next, ni, ke, m) })
+}
+
+// consumeIKERekeyResponse completes our rekey of the IKE SA into next.
+func (sa *ikeSA) consumeIKERekeyResponse(next *ikeSA, ni []byte, ke suite.KeyExchange, m *wire.Message) {
+	sa.rekeyingIKE = false
+	sa.successorSA = nil
+	err := sa.completeIKERekey(next, m, ni, ke)
+	if err != nil {
+		delete(sa.e.sas, next.spiI)
+		if sa.adoptPeerSuccessor() {
+			sa.e.log.Verbosef("ike: peer %s: our IKE SA rekey failed (%v); the peer's stands", sa.peerName(), err)
 			return
 		}
-		sa.ikeRekeyDone(next)
-	})
+		sa.e.log.Errorf("ike: peer %s: rekeying IKE SA %x failed: %v; retrying in %v", sa.peerName(), sa.ourSPI(), err, rekeyRetry)
+		sa.ikeRekey.Mod(rekeyRetry)
+		return
+	}
+	sa.ikeRekeyDone(next)
 }
 
 // rekeyPostpone is how long an IKE SA rekey waits for other exchanges,

@@ -42,7 +42,7 @@ func (e *Engine) initiateTo(p *peer, remote netip.Addr, initialContact bool) (*i
 		local:  netip.AddrPortFrom(local.Unmap(), e.cfg.Port),
 		remote: netip.AddrPortFrom(remote, e.cfg.Port),
 	}
-	sa.initialContact = initialContact && len(e.sasOf(p)) == 0
+	sa.initialContact = initialContact && e.wantInitialContact(p)
 	sa.timersInit()
 	e.sas[spi] = sa
 	e.log.Verbosef("ike: peer %s: initiating IKE SA %x from %v to %v", p.cfg.Name, spi, sa.local, sa.remote)

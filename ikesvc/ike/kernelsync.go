@@ -80,6 +80,7 @@ func (e *Engine) syncKernel() {
 			add(pol)
 		}
 	}
+	e.addStale(&set, add) // a previous run's entries, until replaced (stale.go)
 	if _, err := e.cfg.Kernel.Apply(context.Background(), set); err != nil {
 		if msg := err.Error(); msg != e.applyErr {
 			e.applyErr = msg

@@ -277,3 +277,48 @@ func TestSimultaneousReauth(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartMidRekey: ikesvc restarting on its saved state in the middle
+// of a make-before-break rekey keeps its place: B, the responder, restarts
+// while its new outbound SA still waits for A's Delete, and keeps waiting;
+// then A restarts while the old inbound SA lingers, and it lingers on to
+// the end of its grace. No gap in either direction, one pair at the end.
+func TestRestartMidRekey(t *testing.T) {
+	p, boxA, boxB := newSavingPair(t, pairOpts{mode: kernel.ModeTransport})
+	m := newTrafficMonitor(t, p, time.Second)
+	p.start(t)
+	p.checkUp(t, kernel.ModeTransport)
+	m.arm()
+	fromA := func(d datagram) bool { return d.from.Addr() == p.a.addr }
+	p.net.hold = func(d datagram) bool { return fromA(d) && isRequest(wire.ExchangeInformational)(d) }
+	p.a.engine.HandleKernelEvent(p.a.softExpire(t))
+	p.net.run(t)
+	if n := outSAsTowards(p.b.kernelSet(t), p.a.addr); n != 1 {
+		t.Fatalf("b has %d outbound SAs before A's Delete, want the old one only", n)
+	}
+	if err := p.crash(t, p.b, boxB, boxB.get(), p.pb); err != nil {
+		t.Fatal(err)
+	}
+	p.net.run(t)
+	if n := outSAsTowards(p.b.kernelSet(t), p.a.addr); n != 1 {
+		t.Fatalf("b has %d outbound SAs after its restart, want the old one only", n)
+	}
+	p.net.hold = nil
+	p.net.release(nil)
+	p.net.run(t)
+	if n := len(p.a.kernelSet(t).SAs); n != 3 {
+		t.Fatalf("a holds %d SAs after the Delete, want the new pair and the lingering old inbound", n)
+	}
+	if err := p.crash(t, p.a, boxA, boxA.get(), p.pa); err != nil {
+		t.Fatal(err)
+	}
+	p.net.run(t)
+	if n := len(p.a.kernelSet(t).SAs); n != 3 {
+		t.Fatalf("a holds %d SAs after its restart, want the lingering old inbound still there", n)
+	}
+	p.settle(t)
+	m.disarm()
+	m.result(t)
+	p.checkUp(t, kernel.ModeTransport)
+	onePair(t, p.a, p.b)
+}

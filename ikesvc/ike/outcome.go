@@ -64,8 +64,8 @@ func (e *Engine) InitiateWait(ctx context.Context, name string) (Outcome, error)
 // once with its outcome, with the engine's lock held: report must not
 // block and must not call back into the Engine.
 func (e *Engine) initiateNotify(name string, report func(Outcome)) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	p, ok := e.peers[name]
 	if !ok {
 		return fmt.Errorf("initiate %s: %w", name, ErrUnknownPeer)

@@ -94,6 +94,9 @@ type request struct {
 	handle   func(*wire.Message)
 	// invalidSPI counts unprotected INVALID_IKE_SPI answers (dpd.go).
 	invalidSPI int
+	// payloads are the request's plaintext: saved state (persist.go) tells
+	// from them which exchange to resume after a restart.
+	payloads []wire.Payload
 }
 
 type queuedRequest struct {
@@ -177,7 +180,7 @@ func (sa *ikeSA) sendRequest(m *wire.Message, handle func(*wire.Message)) []byte
 		sa.fail(fmt.Sprintf("encoding %v request: %v", m.Exchange, err), true)
 		return nil
 	}
-	sa.pending = &request{id: m.MessageID, exchange: m.Exchange, packets: packets, handle: handle}
+	sa.pending = &request{id: m.MessageID, exchange: m.Exchange, packets: packets, handle: handle, payloads: m.Protected}
 	sa.sendAll(packets)
 	sa.retransmit.Mod(RetransmitTimeout)
 	return packets[0]

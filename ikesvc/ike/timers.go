@@ -17,6 +17,7 @@ type timer struct {
 	gen     uint64
 	pending bool
 	stop    func() bool
+	at      time.Time // when it fires, while pending (saved state keeps deadlines)
 }
 
 func (e *Engine) newTimer(fire func()) *timer { return &timer{e: e, fire: fire} }
@@ -25,10 +26,11 @@ func (e *Engine) newTimer(fire func()) *timer { return &timer{e: e, fire: fire} 
 func (t *timer) Mod(d time.Duration) {
 	t.Del()
 	t.pending = true
+	t.at = t.e.now().Add(d)
 	gen := t.gen
 	t.stop = t.e.clock.AfterFunc(d, func() {
-		t.e.mu.Lock()
-		defer t.e.mu.Unlock()
+		t.e.lock()
+		defer t.e.unlock()
 		if t.gen != gen || !t.pending || t.e.closed {
 			return
 		}

@@ -137,6 +137,10 @@ func TestCLICommitRebootRollback(t *testing.T) {
 	if err := singleStamped(b.run("show log")); err != nil {
 		t.Error(err)
 	}
+	hostKey := consoleHostKey.FindStringSubmatch(b.vm.Log()) // made on this first boot
+	if hostKey == nil {
+		t.Fatal("the first boot did not show the ssh host key")
+	}
 	b.run("configure")
 	for _, line := range []string{"set system hostname bartest", "set interfaces eth0 address 10.99.0.5/24"} {
 		if out := b.run(line); strings.TrimSpace(out) != "" {
@@ -182,6 +186,11 @@ func TestCLICommitRebootRollback(t *testing.T) {
 		out := b.run("show interfaces")
 		return !strings.Contains(out, "10.99.0.5/24") && strings.Contains(out, "10.99.0.1/24"), out
 	}, "init removes 10.99.0.5/24 from eth0")
+	// The ssh host key is board identity: a reboot and a rollback to a
+	// revision older than the key keep it.
+	if out := b.run("show system"); !strings.Contains(out, "ssh host key: "+hostKey[1]) {
+		t.Fatalf("after reboot and rollback 1, show system lacks the first boot's host key %s:\n%s", hostKey[1], out)
+	}
 }
 
 // loopbackUp checks the lo line of `show interfaces`: init brings lo up

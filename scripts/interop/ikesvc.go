@@ -126,10 +126,11 @@ type Ikesvc struct {
 // socket lives in controlDir, which must be short (unix socket paths are
 // limited to 107 bytes).
 func StartIkesvc(ctx context.Context, bin string, node *Node, dir, controlDir, config string) (*Ikesvc, error) {
-	return StartIkesvcArgs(ctx, bin, node, dir, controlDir, config)
+	return StartIkesvcArgs(ctx, bin, node, dir, controlDir, config, "-kernel", "memory")
 }
 
-// StartIkesvcArgs is StartIkesvc with more ikesvc flags (e.g. -save-keys DIR).
+// StartIkesvcArgs is StartIkesvc with the flags after -config and -control
+// given by the caller (a kernel backend, -state, -v).
 func StartIkesvcArgs(ctx context.Context, bin string, node *Node, dir, controlDir, config string, args ...string) (*Ikesvc, error) {
 	s := &Ikesvc{
 		Node:    node,
@@ -151,7 +152,7 @@ func StartIkesvcArgs(ctx context.Context, bin string, node *Node, dir, controlDi
 	}
 	defer out.Close()
 	s.cmd = exec.Command("ip", append([]string{"netns", "exec", node.NS,
-		bin, "-config", s.Config, "-kernel", "memory", "-control", s.Control}, args...)...)
+		bin, "-config", s.Config, "-control", s.Control}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = out, out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
@@ -200,6 +201,16 @@ func (s *Ikesvc) Initiate(ctx context.Context, peer string, timeout time.Duratio
 
 // Stop ends ikesvc (SIGTERM, SIGKILL after 5 s) and waits for it.
 func (s *Ikesvc) Stop() error { return stopProcess(s.cmd, s.done, "ikesvc "+s.Node.Name) }
+
+// Kill ends ikesvc with SIGKILL, as a crash would (no cleanup of any
+// kind), and waits for it.
+func (s *Ikesvc) Kill() error {
+	if err := s.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("kill ikesvc %s: %w", s.Node.Name, err)
+	}
+	<-s.done
+	return nil
+}
 
 // Log returns what ikesvc wrote to stdout and stderr.
 func (s *Ikesvc) Log() string {

@@ -38,7 +38,7 @@ func TestSaveKeysDecrypt(t *testing.T) {
 				t.Fatal(err)
 			}
 			respKeys := filepath.Join(t.TempDir(), "responder-keys")
-			s, err := StartIkesvcArgs(ctx, bin, pair.A, t.TempDir(), shortDir(t), respCfg, "-save-keys", respKeys)
+			s, err := StartIkesvcArgs(ctx, bin, pair.A, t.TempDir(), shortDir(t), respCfg, "-kernel", "memory", "-save-keys", respKeys)
 			if s != nil {
 				t.Cleanup(func() {
 					_ = s.Stop()
