@@ -36,9 +36,9 @@ func TestSetRejectsBadValues(t *testing.T) {
 		{"pki crl c1 \"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n\"", `pki crl c1 "-----BEGIN X509 CRL-----\nAAAA\n-----END X50...: must be one PEM X.509 CRL: CRL does not parse: x509: malformed crl`},
 		{"routes 10.0.0.1/8 next-hop 10.0.0.1", "routes 10.0.0.1/8: must be a network prefix with host bits zero, e.g. 10.1.0.0/16 or 0.0.0.0/0: host bits set, did you mean 10.0.0.0/8?"},
 		{"system syslog-host host:99999", `system syslog-host host:99999: must be a host name or IP address, optionally with :port (IPv6 as [addr]:port): port "99999" is not 1..65535`},
-		{"ipsec peer gw2 reauth-time 10", "ipsec peer gw2 reauth-time 10: must be 0 (off) or 300..86400"},
-		{"ipsec reauth-time off", "ipsec reauth-time off: must be 0 (off) or 300..86400"},
-		{"ipsec ike-rekey-time 0", "ipsec ike-rekey-time 0: must be 300..86400"},
+		{"ipsec peer gw2 reauth-time 10", "ipsec peer gw2 reauth-time 10: must be 0 (off) or 60..86400"},
+		{"ipsec reauth-time off", "ipsec reauth-time off: must be 0 (off) or 60..86400"},
+		{"ipsec ike-rekey-time 0", "ipsec ike-rekey-time 0: must be 60..86400"},
 		{"ipsec peer gw2 dpd-action hold", "ipsec peer gw2 dpd-action hold: must be one of clear, restart, trap"},
 		{"bogus", "bogus: unknown word: expected one of system, interfaces, routes, ipsec, pki"},
 	}

@@ -73,7 +73,7 @@ var valueTypes = map[string]*ValueType{
 	"on-off":        {Name: "on|off", Help: "on or off", Enum: []string{"on", "off"}},
 	"dpd-seconds":   intRange("seconds", 5, 3600),
 	"rekey-seconds": rekeySeconds,
-	"reauth-time":   {Name: "seconds", Help: "0 (off) or 300..86400", Canon: canonReauth},
+	"reauth-time":   {Name: "seconds", Help: "0 (off) or 60..86400", Canon: canonReauth},
 	"dpd-action":    {Name: "action", Help: "a DPD action", Enum: []string{string(DPDClear), string(DPDRestart), string(DPDTrap)}},
 	"ike-proposal":  {Name: "proposal", Help: "an IKE proposal such as aes128-sha256-modp2048 or aes256gcm16-prfsha256-ecp256", Canon: canonIKEProposal},
 	"esp-proposal":  {Name: "proposal", Help: "an ESP proposal such as aes128-sha256-modp2048 or aes128gcm16-ecp256-esn", Canon: canonESPProposal},
@@ -110,8 +110,10 @@ func canonReauth(s string) (string, error) {
 	return rekeySeconds.Canon(s)
 }
 
-// rekeySeconds is the range of every rekey and reauth time.
-var rekeySeconds = intRange("seconds", 300, 86400)
+// rekeySeconds is the range of every rekey and reauth time. 60 s is
+// enough for the engine's make-before-break (it needs a 5 s grace per
+// replacement) and lets the no-loss tests run several rekeys in minutes.
+var rekeySeconds = intRange("seconds", 60, 86400)
 
 func isLabel(s string) bool {
 	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {

@@ -199,6 +199,8 @@ func (sa *ikeSA) consumeAuthResponse(m *wire.Message) {
 	sa.state = StateEstablished
 	sa.timersEstablished()
 	sa.e.markContacted(sa)
+	defer sa.settleDuplicates()  // runs last: after the reauth step
+	defer sa.reauthEstablished() // once the CHILD_SA is in
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", sa.peerName(), sa.spiI, peerID, sa.suite)
 	child := sa.firstChild
 	sa.firstChild = nil
@@ -262,6 +264,9 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 	sa.timersEstablished()
 	sa.e.markContacted(sa)
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", p.cfg.Name, sa.spiR, peerID, sa.suite)
+	if m.FindNotify(wire.NotifyInitialContact) == nil {
+		sa.peerReauthenticated()
+	}
 	if m.Find(wire.PayloadSA) != nil {
 		childPayloads, child, fail := sa.acceptChild(m, true, sa.ni, sa.nr, nil)
 		if fail != nil {
@@ -276,4 +281,5 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 		sa.dropOthersOfIdentity()
 	}
 	sa.respond(m, payloads)
+	sa.settleDuplicates()
 }

@@ -64,6 +64,7 @@ func TestKernelExpire(t *testing.T) {
 	old := p.a.kernelSet(t).SAs[0]
 	p.a.engine.HandleKernelEvent(kernel.Event{Kind: kernel.EventSoftExpire, Expire: kernel.Expire{SA: old.ID(), Reqid: old.Reqid}})
 	p.net.run(t)
+	p.settle(t)
 	p.checkUp(t, kernel.ModeTransport)
 	for _, sa := range p.a.kernelSet(t).SAs {
 		if sa.ID() == old.ID() {

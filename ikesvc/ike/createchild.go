@@ -25,9 +25,12 @@ func (sa *ikeSA) rekeyChild(c *childSA) {
 		sa.deleteChild(c, "superseded")
 		return
 	}
-	if sa.rekeyingIKE {
+	if sa.rekeyingIKE || sa.reauthing != nil {
 		c.rekey.Mod(rekeyPostpone)
 		return
+	}
+	if sa.superseded && sa.handedTo == nil {
+		return // the IKE SA and c go soon: the peer reauthenticated
 	}
 	c.rekeying = true
 	var next *childSA

@@ -39,6 +39,22 @@
 // peer's rekey that the peer fails to delete goes after
 // SupersededDeleteDelay.
 //
+// Make-before-break (childinstall.go): a replaced CHILD_SA's successor is
+// installed before traffic moves to it, and the old SA leaves only after:
+// the responder of a rekey installs the new inbound SA at once and its
+// outbound SA when the old SA leaves (or after PendingOutboundLimit), the
+// initiator installs both on the response and then deletes the old one,
+// whose inbound half stays for RekeyedInboundGrace so packets in flight
+// are accepted. IKE SA rekeys move the CHILD_SAs without touching the
+// kernel. Reauthentication (reauth.go, PeerConfig.ReauthTime) builds a
+// new IKE SA and CHILD_SA next to the old ones and only then deletes the
+// old IKE SA. Rekey and reauth times of the exchange's initiator come up
+// to 10% early (jitter), the responder's 10% late.
+//
+// Dead peers (dpd.go): when a request of an established IKE SA goes
+// unanswered, or a rebooted peer answers it twice with INVALID_IKE_SPI,
+// PeerConfig.DPDAction clears, restarts or traps the peer.
+//
 // Layout, as in wireguard-go's device package: constants.go holds the
 // timers, state.go the State type and its diagram, timers.go the timer
 // wrapper and the expiredX callbacks, and each exchange has its

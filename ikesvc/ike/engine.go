@@ -37,6 +37,12 @@ type Engine struct {
 	// Load reports, each logged once per LoadLogInterval.
 	cookieLog, capLog rateLog
 	noKeepalive       bool // the transport cannot send keepalives (logged once)
+	// lingering are inbound SAs of replaced CHILD_SAs, kept for
+	// RekeyedInboundGrace (childinstall.go); linger removes them.
+	lingering []lingerSA
+	linger    *timer
+	// invalidSPISent rate-limits our INVALID_IKE_SPI answers (dpd.go).
+	invalidSPISent map[netip.Addr]invalidSPIWindow
 
 	loadLog   loadLogs      // per-source admission reports (halfopen.go)
 	malformed malformedLogs // bad datagrams, per reason (hardening.go)
@@ -50,6 +56,10 @@ type peer struct {
 	reqid   uint32
 	restart *timer
 	removed bool
+	// lastRemote is where a respond-only peer's dead IKE SA was; dpdTrap:
+	// dead peer detection installed trap policies (dpd.go).
+	lastRemote netip.Addr
+	dpdTrap    bool
 }
 
 // halfOpenKey finds a responder SA by the initiator's SPI and address, for
@@ -88,11 +98,13 @@ func New(cfg Config) (*Engine, error) {
 		cfg: cfg, log: cfg.Log, clock: cfg.Clock, rand: cfg.Random,
 		peers: map[string]*peer{}, reqids: map[string]uint32{},
 		sas: map[uint64]*ikeSA{}, halfOpen: map[halfOpenKey]*ikeSA{},
-		persist: newPersistence(),
+		invalidSPISent: map[netip.Addr]invalidSPIWindow{},
+		persist:        newPersistence(),
 	}
 	if e.clock == nil {
 		e.clock = RealClock{}
 	}
+	e.linger = e.newTimer(e.expiredLinger)
 	if e.rand == nil {
 		e.rand = rand.Reader
 	}
@@ -138,6 +150,13 @@ func (e *Engine) SetPeers(peers []PeerConfig) (changed []string, err error) {
 		pc := peers[i]
 		if old, ok := e.peers[pc.Name]; ok {
 			if old.cfg.Equal(&pc) {
+				continue
+			}
+			if old.cfg.sameNegotiation(&pc) {
+				if e.retunePeer(old, pc) {
+					start = append(start, old)
+				}
+				changed = append(changed, pc.Name)
 				continue
 			}
 			e.removePeer(old, "configuration changed")
@@ -276,6 +295,8 @@ func (e *Engine) Close() error {
 	e.sas = map[uint64]*ikeSA{}
 	e.halfOpen = map[halfOpenKey]*ikeSA{}
 	e.peers = map[string]*peer{}
+	e.lingering = nil
+	e.linger.Del()
 	e.dropAllStale()
 	e.saveState() // nothing left to continue
 	e.closed = true
@@ -310,6 +331,7 @@ func (e *Engine) HandleKernelEvent(ev kernel.Event) {
 						sa.rekeyChild(c)
 					} else {
 						e.log.Errorf("ike: peer %s: CHILD_SA %08x_i %08x_o hit its hard lifetime; deleting it", sa.peerName(), c.inSPI, c.outSPI)
+						c.hardExpired = true
 						sa.removeChild(c)
 						e.syncKernel()
 						sa.deleteChild(c, "hard lifetime") // tell the peer; c is already gone here

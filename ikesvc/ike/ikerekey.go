@@ -18,6 +18,14 @@ import (
 // comparison (2.8.2). A superseded SA the peer failed to delete within
 // SupersededDeleteDelay is deleted here instead of being rekeyed.
 func (sa *ikeSA) rekeyIKE() {
+	if sa.superseded && sa.handedTo == nil && sa.onlyEstablished() {
+		// What superseded it is gone (a reauthentication or a duplicate
+		// that was deleted instead): it carries the peer's traffic alone.
+		sa.e.log.Verbosef("ike: peer %s: superseded IKE SA %x is the peer's last one; keeping it", sa.peerName(), sa.ourSPI())
+		sa.superseded = false
+		sa.ikeRekey.Mod(rekeyRetry)
+		return
+	}
 	if sa.superseded {
 		if sa.state == StateEstablished {
 			sa.e.log.Verbosef("ike: peer %s: the peer did not delete superseded IKE SA %x within %v", sa.peerName(), sa.ourSPI(), SupersededDeleteDelay)
@@ -26,6 +34,11 @@ func (sa *ikeSA) rekeyIKE() {
 		return
 	}
 	if sa.rekeyingIKE || sa.state != StateEstablished || sa.peer == nil {
+		return
+	}
+	if sa.reauthing != nil {
+		// The reauthentication replaces this IKE SA anyway.
+		sa.ikeRekey.Mod(rekeyPostpone)
 		return
 	}
 	if sa.pending != nil || len(sa.queue) > 0 || sa.childRekeying() {
@@ -104,6 +117,7 @@ func (sa *ikeSA) successor(weInitiate bool, spi uint64) *ikeSA {
 		fragOK: sa.fragOK, peerHashes: sa.peerHashes, localID: sa.localID, remoteID: sa.remoteID,
 		remoteChain: sa.remoteChain, lastReceived: sa.e.now(), candidates: sa.candidates,
 		lastSent: sa.lastSent, // the same peer: the old SA's traffic kept the NAT mapping
+		reauthAt: sa.reauthAt, // a rekey does not reauthenticate
 	}
 	if weInitiate {
 		n.spiI = spi
@@ -115,6 +129,7 @@ func (sa *ikeSA) successor(weInitiate bool, spi uint64) *ikeSA {
 	n.dpd = sa.e.newTimer(n.expiredDPD)
 	n.ikeRekey = sa.e.newTimer(n.expiredIKERekey)
 	n.keepalive = sa.e.newTimer(n.expiredSendKeepalive)
+	n.reauth = sa.e.newTimer(n.expiredReauth)
 	return n
 }
 

@@ -15,28 +15,38 @@ import (
 
 // initiate creates an IKE SA with p and sends IKE_SA_INIT.
 func (e *Engine) initiate(p *peer) error {
+	_, err := e.initiateTo(p, e.remoteOf(p), true)
+	return err
+}
+
+// initiateTo creates an IKE SA with p at remote and sends IKE_SA_INIT;
+// a reauthentication (reauth.go) passes initialContact false.
+func (e *Engine) initiateTo(p *peer, remote netip.Addr, initialContact bool) (*ikeSA, error) {
 	if e.cfg.LocalAddr == nil {
-		return errors.New("no way to choose a local address (Config.LocalAddr is nil)")
+		return nil, errors.New("no way to choose a local address (Config.LocalAddr is nil)")
 	}
-	remote := p.cfg.Remote.Unmap()
+	if !remote.IsValid() {
+		return nil, errors.New("the peer's address is unknown (respond only)")
+	}
+	remote = remote.Unmap()
 	local, err := e.cfg.LocalAddr(remote)
 	if err != nil {
-		return fmt.Errorf("choosing a local address towards %v: %w", remote, err)
+		return nil, fmt.Errorf("choosing a local address towards %v: %w", remote, err)
 	}
 	spi, err := e.newSPI()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sa := &ikeSA{
 		e: e, initiator: true, created: e.now(), peer: p, spiI: spi,
 		local:  netip.AddrPortFrom(local.Unmap(), e.cfg.Port),
 		remote: netip.AddrPortFrom(remote, e.cfg.Port),
 	}
-	sa.initialContact = e.wantInitialContact(p)
+	sa.initialContact = initialContact && e.wantInitialContact(p)
 	sa.timersInit()
 	e.sas[spi] = sa
 	e.log.Verbosef("ike: peer %s: initiating IKE SA %x from %v to %v", p.cfg.Name, spi, sa.local, sa.remote)
-	return sa.createInitRequest(firstGroup(p.cfg.IKE))
+	return sa, sa.createInitRequest(firstGroup(p.cfg.IKE))
 }
 
 func firstGroup(ps []suite.Proposal) suite.DHGroup {

@@ -122,6 +122,14 @@ type savedState struct {
 	// Peers fingerprints the configuration of every peer an SA belongs to.
 	Peers map[string]string `json:"peers"`
 	SAs   []savedIKESA      `json:"sas"`
+	// Lingering are inbound SAs of replaced CHILD_SAs in their grace
+	// (childinstall.go).
+	Lingering []savedLinger `json:"lingering,omitempty"`
+}
+
+type savedLinger struct {
+	SA    kernel.SA `json:"sa"`
+	Until int64     `json:"until"`
 }
 
 type savedIKESA struct {
@@ -159,6 +167,7 @@ type savedIKESA struct {
 	PeerSucc   uint64          `json:"peer_successor,omitempty"`
 	Superseded bool            `json:"superseded,omitempty"`
 	HandedTo   uint64          `json:"handed_to,omitempty"`
+	ReauthAt   int64           `json:"reauth_at,omitempty"` // reauth.go: the deadline, kept across rekeys
 }
 
 // savedRequest is the request in flight. Kind says how to rebuild the
@@ -197,6 +206,8 @@ type savedChild struct {
 	RekeyAt    int64                  `json:"rekey_at,omitempty"`
 	Superseded bool                   `json:"superseded,omitempty"`
 	Deleting   bool                   `json:"deleting,omitempty"`
+	// OutPending: the outbound SA is not installed yet (childinstall.go).
+	OutPending bool `json:"out_pending,omitempty"`
 	// PeerRekey is the peer's colliding rekey (collision.go): the CHILD_SA
 	// it created, by our inbound SPI, and its nonces.
 	PeerRekey *savedOutcome `json:"peer_rekey,omitempty"`
@@ -293,6 +304,9 @@ func (e *Engine) export() ([]byte, error) {
 		st.SAs = append(st.SAs, s)
 		st.Peers[sa.peer.cfg.Name] = sa.peer.cfg.fingerprint()
 	}
+	for _, l := range e.lingering {
+		st.Lingering = append(st.Lingering, savedLinger{SA: l.sa, Until: unixNano(l.until)})
+	}
 	return json.Marshal(&st)
 }
 
@@ -305,6 +319,7 @@ func (sa *ikeSA) export() (savedIKESA, error) {
 		Est: unixNano(sa.established), LastRecv: unixNano(sa.lastReceived), LastSent: unixNano(sa.lastSent),
 		SendID: sa.sendID, RecvID: sa.recvID, LastResp: sa.lastResponse,
 		DPDAt: timerAt(sa.dpd), RekeyAt: timerAt(sa.ikeRekey), Superseded: sa.superseded,
+		ReauthAt: unixNano(sa.reauthAt),
 	}
 	for _, h := range sa.peerHashes {
 		s.PeerHashes = append(s.PeerHashes, uint16(h))
@@ -338,7 +353,7 @@ func exportChild(c *childSA) savedChild {
 		Reqid: c.reqid, Mode: c.mode, Suite: c.suite, InSPI: c.inSPI, OutSPI: c.outSPI,
 		TSLocal: c.tsLocal, TSRemote: c.tsRemote, InSA: c.inSA, OutSA: c.outSA,
 		Created: unixNano(c.created), RekeyAfter: c.rekeyAfter, RekeyAt: timerAt(c.rekey),
-		Superseded: c.superseded, Deleting: c.deleting,
+		Superseded: c.superseded, Deleting: c.deleting, OutPending: c.outPending,
 	}
 	if r := c.peerRekey; r != nil && r.child != nil {
 		s.PeerRekey = &savedOutcome{InSPI: r.child.inSPI, Ni: r.ni, Nr: r.nr}

@@ -235,6 +235,7 @@ func TestRestartResumesRequest(t *testing.T) {
 					p.net.release(nil)
 				}
 				p.advance(t, 3*time.Second)
+				p.settle(t) // replaced CHILD_SAs' inbound SAs linger
 				p.checkUp(t, kernel.ModeTransport)
 				k.verify(t, p, before)
 				if lost && p.a.log.countLines(func(l string) bool { return strings.Contains(l, "retransmitting") }) == 0 {
@@ -306,6 +307,7 @@ func TestRestartDiscardsState(t *testing.T) {
 				t.Fatal("b kept the old IKE SA")
 			}
 			p.advance(t, StaleReplaceDelay)
+			p.settle(t)
 			p.checkUp(t, kernel.ModeTransport)
 			if st := p.a.only(t); st.SPIi == before.SPIi || st.Children[0].InSPI == before.Children[0].InSPI {
 				t.Fatalf("a continued the discarded SA: %+v", st)
@@ -375,6 +377,7 @@ func TestInitialContact(t *testing.T) {
 		t.Fatalf("after a cold start: %d INITIAL_CONTACTs in all, want 2", n)
 	}
 	p.advance(t, StaleReplaceDelay)
+	p.settle(t)
 	p.checkUp(t, kernel.ModeTransport)
 }
 

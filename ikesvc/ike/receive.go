@@ -36,6 +36,7 @@ func (e *Engine) HandlePacket(packet []byte, from, to netip.AddrPort) {
 	sa := e.sas[ours]
 	if sa == nil || sa.initiator == h.FromInitiator() {
 		e.log.Verbosef("ike: dropped %v from %v for unknown IKE SA %x", h.Exchange, from, ours)
+		e.unknownIKESA(h, from, to)
 		return
 	}
 	peerSPI := sa.spiR

@@ -20,6 +20,7 @@ func TestRekeyNow(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.net.run(t)
+		p.settle(t)
 		p.checkUp(t, kernel.ModeTransport)
 	}
 	after := p.a.only(t)

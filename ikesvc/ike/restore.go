@@ -154,6 +154,17 @@ func (e *Engine) adoptRestored(peers []PeerConfig) []*peer {
 				e.resumeSA(s)
 			}
 		}
+		// Inbound SAs of replaced CHILD_SAs keep their grace.
+		owned := map[uint32]bool{}
+		for _, p := range adopted {
+			owned[p.reqid] = true
+		}
+		for _, l := range st.Lingering {
+			if until := fromUnixNano(l.Until); owned[l.SA.Reqid] && e.now().Before(until) {
+				e.lingering = append(e.lingering, lingerSA{sa: l.SA, until: until})
+			}
+		}
+		e.armLinger()
 		// Peers whose state is gone get INITIAL_CONTACT again; the others,
 		// with or without an SA right now, have had it.
 		for _, name := range st.Contacted {
@@ -196,6 +207,7 @@ func (e *Engine) restoreSA(s *savedIKESA, p *peer) (*ikeSA, error) {
 		suite: s.Suite, keys: s.Keys, ni: s.Ni, nr: s.Nr, localID: s.LocalID, remoteID: s.RemoteID,
 		established: fromUnixNano(s.Est), lastReceived: fromUnixNano(s.LastRecv), lastSent: fromUnixNano(s.LastSent),
 		sendID: s.SendID, recvID: s.RecvID, lastResponse: s.LastResp, superseded: s.Superseded,
+		reauthAt: fromUnixNano(s.ReauthAt),
 	}
 	if sa.ourSPI() == 0 || !sa.local.IsValid() || !sa.remote.IsValid() {
 		return nil, errors.New("no SPI or addresses")
@@ -219,6 +231,7 @@ func (e *Engine) restoreSA(s *savedIKESA, p *peer) (*ikeSA, error) {
 	sa.dpd = e.newTimer(sa.expiredDPD)
 	sa.ikeRekey = e.newTimer(sa.expiredIKERekey)
 	sa.keepalive = e.newTimer(sa.expiredSendKeepalive)
+	sa.reauth = e.newTimer(sa.expiredReauth)
 	for i := range s.Children {
 		c, err := e.restoreChild(&s.Children[i], p)
 		if err != nil {
@@ -250,7 +263,7 @@ func (e *Engine) restoreChild(s *savedChild, p *peer) (*childSA, error) {
 		reqid: s.Reqid, mode: s.Mode, suite: s.Suite, inSPI: s.InSPI, outSPI: s.OutSPI,
 		tsLocal: s.TSLocal, tsRemote: s.TSRemote, inSA: s.InSA, outSA: s.OutSA,
 		created: fromUnixNano(s.Created), rekeyAfter: s.RekeyAfter,
-		superseded: s.Superseded, deleting: s.Deleting,
+		superseded: s.Superseded, deleting: s.Deleting, outPending: s.OutPending,
 	}
 	return c, nil
 }
@@ -274,6 +287,7 @@ func (e *Engine) resumeSA(s *savedIKESA) {
 		if at := s.Children[i].RekeyAt; at != 0 {
 			c.rekey.Mod(e.until(at))
 		}
+		e.timersOutbound(c) // a pending outbound SA waits at most its limit again
 	}
 	pendingDeletes := map[uint32]bool{}
 	deletingIKE := false
@@ -341,6 +355,9 @@ func (e *Engine) resumeSA(s *savedIKESA) {
 		sa.ikeRekey.Mod(e.until(s.RekeyAt))
 	} else if !sa.rekeyingIKE && sa.handedTo == nil {
 		sa.ikeRekey.Mod(rekeyPostpone)
+	}
+	if !sa.superseded && sa.handedTo == nil {
+		sa.timersReauth() // on the saved deadline; a reauthentication in flight starts again
 	}
 	sa.timersKeepalive()
 }
