@@ -12,9 +12,11 @@ import (
 	_ "github.com/u-root/u-root/cmds/core/gosh"
 	_ "github.com/u-root/u-root/cmds/core/head"
 	_ "github.com/u-root/u-root/cmds/core/ip"
+	_ "github.com/u-root/u-root/cmds/core/kill"
 	_ "github.com/u-root/u-root/cmds/core/ls"
 	_ "github.com/u-root/u-root/cmds/core/mount"
 	_ "github.com/u-root/u-root/cmds/core/netcat"
+	_ "github.com/u-root/u-root/cmds/core/pidof"
 	_ "github.com/u-root/u-root/cmds/core/ping"
 	_ "github.com/u-root/u-root/cmds/core/ps"
 	_ "github.com/u-root/u-root/cmds/core/uname"
@@ -22,5 +24,6 @@ import (
 	_ "github.com/vishvananda/netlink"
 	_ "go.etcd.io/bbolt"
 	_ "golang.org/x/crypto/chacha20poly1305"
+	_ "golang.org/x/crypto/ssh"
 	_ "golang.org/x/term"
 )

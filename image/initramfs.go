@@ -27,6 +27,7 @@ func firmwarePrograms() []string {
 		"./init",
 		"./configsvc",
 		"./configsvc/cli",
+		"./configsvc/sshd",
 		"./ikesvc",
 	}
 }
@@ -37,7 +38,7 @@ func firmwarePrograms() []string {
 func consoleCommands() []string {
 	const core = "github.com/u-root/u-root/cmds/core/"
 	var cmds []string
-	for _, c := range []string{"cat", "dmesg", "free", "gosh", "ip", "ls", "mount", "ping", "ps", "umount", "uname",
+	for _, c := range []string{"cat", "dmesg", "free", "gosh", "ip", "kill", "ls", "mount", "pidof", "ping", "ps", "umount", "uname",
 		// A TCP sender/receiver for bulk-transfer checks over the SAs
 		// (the low-MTU path test): netcat, head -c of /dev/zero as the source, a
 		// byte count of what arrived.

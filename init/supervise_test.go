@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"log"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,25 +31,48 @@ func testReaper() *reaper {
 func TestSupervisorStopsOnExit125(t *testing.T) {
 	r := testReaper()
 	s := &supervisor{logger: log.New(io.Discard, "", 0), reaper: r, logs: func(string) io.Writer { return io.Discard },
-		minBackoff: 10 * time.Millisecond, maxBackoff: 20 * time.Millisecond}
+		minBackoff: 150 * time.Millisecond, maxBackoff: 300 * time.Millisecond}
 	tests := []struct {
-		name         string
-		script       string
-		wait         time.Duration
+		name   string
+		script string
+		// waitRestarts > 0: cancel once that many restarts happened (the
+		// supervisor of a crashing service never returns by itself).
+		waitRestarts int
+		// minElapsed is the least time those restarts may take: the sum
+		// of their backoffs. Load only makes them slower, so unlike a
+		// count of restarts in a fixed real time this cannot flake. The
+		// backoffs are longer than the reaper's 100 ms ECHILD sleep, which
+		// alone spaces restarts ~100 ms apart, so a lost backoff fails.
+		minElapsed   time.Duration
 		wantRestarts func(int) bool
 		wantState    string
 	}{
-		{"exit 125 is not restarted", "exit 125", 0, func(n int) bool { return n == 0 }, "stopped"},
-		{"crash is restarted with backoff", "exit 3", 300 * time.Millisecond, func(n int) bool { return n >= 3 && n < 40 }, ""},
+		{"exit 125 is not restarted", "exit 125", 0, 0, func(n int) bool { return n == 0 }, "stopped"},
+		{"crash is restarted with backoff", "exit 3", 3, (150 + 300 + 300) * time.Millisecond, func(n int) bool { return n >= 3 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := &service{name: "t", argv: []string{"/bin/sh", "-c", tt.script}}
 			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			done := make(chan struct{})
+			start := time.Now()
 			go func() { s.run(ctx, svc); close(done) }()
-			if tt.wait > 0 {
-				time.Sleep(tt.wait)
+			if tt.waitRestarts > 0 {
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+					svc.mu.Lock()
+					n := svc.restarts
+					svc.mu.Unlock()
+					if n >= tt.waitRestarts {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%d restarts after 10 s, want %d", n, tt.waitRestarts)
+					}
+				}
+				if el := time.Since(start); el < tt.minElapsed {
+					t.Errorf("%d restarts took %s, want at least %s of backoff", tt.waitRestarts, el, tt.minElapsed)
+				}
 				cancel()
 			}
 			select {
@@ -54,7 +80,6 @@ func TestSupervisorStopsOnExit125(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("supervisor did not return")
 			}
-			cancel()
 			svc.mu.Lock()
 			restarts, state := svc.restarts, svc.state
 			svc.mu.Unlock()
@@ -90,5 +115,34 @@ func TestSupervisorStopsServiceOnCancel(t *testing.T) {
 	}
 	if svc.running() {
 		t.Fatal("still marked running")
+	}
+}
+
+// TestSupervisorRestartsCrashAtOnce: the first restart after a crash is
+// immediate (ikesvc's IKE processing resumes within milliseconds), later
+// quick failures wait the backoff.
+func TestSupervisorRestartsCrashAtOnce(t *testing.T) {
+	r := testReaper()
+	s := &supervisor{logger: log.New(io.Discard, "", 0), reaper: r, logs: func(string) io.Writer { return io.Discard },
+		minBackoff: 10 * time.Second, maxBackoff: 20 * time.Second}
+	starts := filepath.Join(t.TempDir(), "starts")
+	svc := &service{name: "crasher", argv: []string{"/bin/sh", "-c", "echo x >> " + starts + "; exit 3"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.run(ctx, svc); close(done) }()
+	count := func() int {
+		b, _ := os.ReadFile(starts)
+		return strings.Count(string(b), "x")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for count() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	n := count()
+	cancel()
+	<-done
+	if n != 2 {
+		t.Fatalf("%d starts, want 2: the first restart at once, the next after the 10 s backoff", n)
 	}
 }

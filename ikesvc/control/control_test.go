@@ -68,6 +68,7 @@ func TestClientServer(t *testing.T) {
 		{"initiate", func() error { return c.Initiate(ctx, "gw2") }, ""},
 		{"initiate unknown", func() error { return c.Initiate(ctx, "nope") }, "unknown peer"},
 		{"terminate", func() error { return c.Terminate(ctx, "gw2") }, ""},
+		{"rekey without support", func() error { return c.Rekey(ctx, "gw2") }, "not supported"},
 		{"unknown command", func() error { _, err := c.call(ctx, Request{Cmd: "reboot"}); return err }, "unknown command"},
 	}
 	for _, tt := range tests {

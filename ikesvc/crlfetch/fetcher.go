@@ -62,7 +62,10 @@ type Config struct {
 	Established func() []pki.Chain
 	// Revoked is called, from a fetch goroutine and without any fetcher
 	// lock held, with the chains Established returned that a newly stored
-	// CRL revokes.
+	// CRL revokes. It is at-least-once: when two fetches store CRLs at
+	// about the same time, each check sees every CRL stored by then, so
+	// both can report the same chain; the callee must be idempotent (ikesvc
+	// re-derives from the engine what to delete).
 	Revoked func([]pki.Chain)
 
 	Timeout       time.Duration
