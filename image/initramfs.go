@@ -40,7 +40,7 @@ func consoleCommands() []string {
 	var cmds []string
 	for _, c := range []string{"cat", "dmesg", "free", "gosh", "ip", "kill", "ls", "mount", "pidof", "ping", "ps", "umount", "uname",
 		// A TCP sender/receiver for bulk-transfer checks over the SAs
-		// (the low-MTU path test): netcat, head -c of /dev/zero as the source, a
+		// (the low-MTU path test): netcat, head -c of /dev/urandom as the source, a
 		// byte count of what arrived.
 		"netcat", "head", "wc"} {
 		cmds = append(cmds, core+c)
