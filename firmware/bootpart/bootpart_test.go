@@ -3,57 +3,15 @@ package bootpart
 import (
 	"bytes"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"alixsec.dev/firmware/bootpart/bootparttest"
 )
 
-// testImage makes a FAT16 file system the way the image builder does
-// (mkfs.vfat, syslinux --install, mcopy of pre-sized slot files) and
-// returns its path. The host tools are the reference the package is
-// checked against.
-func testImage(t *testing.T) string {
-	t.Helper()
-	for _, tool := range []string{"mkfs.vfat", "syslinux", "mcopy", "fsck.vfat"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (make deps): %v", tool, err)
-		}
-	}
-	dir := t.TempDir()
-	img := filepath.Join(dir, "boot.img")
-	run(t, "mkfs.vfat", "-C", "-F", "16", "-n", "ALIXSEC", img, "20480")
-	run(t, "syslinux", "--install", img)
-	// A file in between makes the slot files start at odd clusters.
-	mustWrite(t, filepath.Join(dir, "x"), bytes.Repeat([]byte{7}, 3000))
-	run(t, "mcopy", "-i", img, filepath.Join(dir, "x"), "::/x")
-	for _, s := range Slots {
-		run(t, "mmd", "-i", img, "::/"+s)
-		mustWrite(t, filepath.Join(dir, "k"), make([]byte, 300_000))
-		mustWrite(t, filepath.Join(dir, "i"), make([]byte, 700_001))
-		run(t, "mcopy", "-i", img, filepath.Join(dir, "k"), "::/"+s+"/vmlinuz")
-		run(t, "mcopy", "-i", img, filepath.Join(dir, "i"), "::/"+s+"/initrd")
-	}
-	return img
-}
+func testImage(t *testing.T) string { return bootparttest.Image(t) }
 
-func run(t *testing.T, argv ...string) string {
-	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
-	}
-	return string(out)
-}
-
-func mustWrite(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+func run(t *testing.T, argv ...string) string { return bootparttest.Run(t, argv...) }
 
 func openImage(t *testing.T, img string) (*Boot, *os.File) {
 	t.Helper()

@@ -188,3 +188,7 @@ func LoadOrCreateKeyDir(dir string) (PublicKey, SecretKey, bool, error) {
 	}
 	return pub, sec, true, nil
 }
+
+// BakedKeyPath is where the image builder puts its signing key's public
+// half in the firmware's initramfs.
+const BakedKeyPath = "/etc/alixsec/update.pub"
