@@ -14,6 +14,7 @@ import (
 
 	"alixsec.dev/board"
 	"alixsec.dev/configsvc/api"
+	"alixsec.dev/firmware/ab"
 	"alixsec.dev/init/netconf"
 )
 
@@ -74,9 +75,31 @@ func run(console *log.Logger) error {
 	sup := &supervisor{logger: logger, reaper: reaper, logs: logs.writer}
 
 	var services []*service
+	// Armed before anything that could hang, so a firmware on trial that
+	// hangs is reset; petted (below) only while the services run.
+	wd := &watchdog{logger: logger, device: b.Watchdog, interval: 10 * time.Second, healthy: func() bool {
+		for _, svc := range services {
+			if !svc.running() {
+				return false
+			}
+		}
+		return true
+	}}
+	wd.arm()
+	var trial *ab.Trial
+	var follower *configFollower
 	if fileExists("/bbin/configsvc") {
 		if err := mountConfigPartition(logger); err != nil {
 			warn.Printf("config partition: %v", err)
+		}
+		trial = checkFirmwareAtBoot(logger, warn)
+		switch buildVariant {
+		case "init-exits":
+			stop()
+			return fmt.Errorf("test build %q: init exits on purpose", buildVariant)
+		case "hangs":
+			warn.Printf("test build %q: init hangs on purpose", buildVariant)
+			select {}
 		}
 		services = append(services, configsvcService(configDB, b.Name))
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
@@ -86,6 +109,7 @@ func run(console *log.Logger) error {
 			clock := newClockKeeper(logger)
 			go clock.run(ctx)
 			f := &configFollower{logger: logger, socket: api.DefaultSocket, net: netconf.New(h, logger.Printf), logs: logs, clock: clock}
+			follower = f
 			go f.run(ctx)
 		}
 	}
@@ -96,14 +120,6 @@ func run(console *log.Logger) error {
 	for _, svc := range services {
 		go sup.run(ctx, svc)
 	}
-	wd := &watchdog{logger: logger, device: b.Watchdog, interval: 10 * time.Second, healthy: func() bool {
-		for _, svc := range services {
-			if !svc.running() {
-				return false
-			}
-		}
-		return true
-	}}
 	go wd.run(ctx)
 	led := &tunnelLED{logger: logger, led: b.TunnelLED, socket: ikesvcSocket, interval: 5 * time.Second}
 	go led.run(ctx)
@@ -113,6 +129,11 @@ func run(console *log.Logger) error {
 		time.Sleep(time.Second)
 	}}
 	go power.watchSignals()
+	if trial != nil && follower != nil {
+		tc := &trialCheck{logger: logger, warn: warn, services: services, follower: follower, ikeSocket: ikesvcSocket, interval: 3 * time.Second,
+			reboot: func() { power.shutdown(unix.LINUX_REBOOT_CMD_RESTART, "reboot") }}
+		go tc.run(ctx)
+	}
 
 	consoleArgv := []string{"/bin/sh"}
 	if fileExists("/bbin/cli") {

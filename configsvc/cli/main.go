@@ -22,6 +22,7 @@ import (
 
 	"alixsec.dev/configsvc/api"
 	"alixsec.dev/configsvc/shell"
+	"alixsec.dev/firmware/ab"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -56,6 +57,7 @@ func run(stdin *os.File, stdout io.Writer, args []string) error {
 		LogSocket:  *logSocket,
 		Version:    firmwareVersion(),
 		SignalInit: func(sig syscall.Signal) error { return syscall.Kill(1, sig) },
+		Firmware:   ab.BoardFirmware{},
 	}
 	fd := int(stdin.Fd())
 	if !term.IsTerminal(fd) {

@@ -28,6 +28,10 @@ func operationalCommands() []*command {
 			{name: "ipsec", help: "IPsec actions", sub: []*command{
 				{name: "initiate", help: "set up the SAs with a peer now", args: "<peer>", run: (*Shell).initiateIPsec, complete: completePeer},
 			}},
+			{name: "system", help: "firmware actions", sub: []*command{
+				{name: "upgrade", help: "install a signed update file into the other slot and boot it on trial", args: "<http://host/file.upd | ->", run: (*Shell).upgrade},
+				{name: "rollback", help: "boot the other slot's firmware (on trial, like an upgrade)", run: (*Shell).rollbackFirmware},
+			}},
 		}},
 		{name: "clear", help: "reset state", sub: []*command{
 			{name: "ipsec", help: "IPsec state", sub: []*command{

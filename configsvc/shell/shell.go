@@ -49,6 +49,12 @@ type Env struct {
 	// Now is the clock certificates are checked against (time.Now when
 	// nil).
 	Now func() time.Time
+	// Firmware runs request system upgrade/rollback and adds the slots to
+	// show system (nil: not offered).
+	Firmware Firmware
+	// Stdin is the session's input for commands that read a stream
+	// (request system upgrade -); nil when the session has none.
+	Stdin io.Reader
 }
 
 type mode int
