@@ -73,6 +73,7 @@ type Manager struct {
 	Slot      string // the slot running now (alixsec.slot=)
 	Version   string // the running firmware's version
 	Now       func() time.Time
+	device    string // the boot partition's /dev path, on a board
 }
 
 func (m *Manager) now() time.Time {

@@ -49,7 +49,7 @@ func OnBoard(statePath string) (m *Manager, closeFn func() error, err error) {
 	if v, err := os.ReadFile(versionFile); err == nil {
 		version = strings.TrimSpace(string(v))
 	}
-	return &Manager{Boot: boot, StatePath: statePath, Board: cmdlineValue(string(cmdline), "alixsec.board"), Slot: slot, Version: version}, f.Close, nil
+	return &Manager{Boot: boot, StatePath: statePath, Board: cmdlineValue(string(cmdline), "alixsec.board"), Slot: slot, Version: version, device: dev}, f.Close, nil
 }
 
 // FindBootPartition returns the /dev path of the partition whose FAT16
@@ -138,11 +138,40 @@ func (b BoardFirmware) Upgrade(ctx context.Context, r io.Reader, extra []updfile
 		return "", err
 	}
 	defer closeFn()
+	before := DiskSectorsWritten(m.device)
 	u, err := m.Upgrade(ctx, r, keys, progress)
 	if err != nil {
 		return "", err
 	}
+	if after := DiskSectorsWritten(m.device); before >= 0 && after >= before {
+		fmt.Fprintf(progress, "CF writes of this upgrade: %d sectors (%d KiB)\n", after-before, (after-before)/2)
+	}
 	return u.Version, nil
+}
+
+// DiskSectorsWritten is field 7 of the stat of the disk holding the
+// partition dev (/dev/sda1 → /sys/class/block/sda1/../stat), or -1.
+func DiskSectorsWritten(dev string) int64 {
+	if dev == "" {
+		return -1
+	}
+	part, err := filepath.EvalSymlinks(filepath.Join("/sys/class/block", filepath.Base(dev)))
+	if err != nil {
+		return -1
+	}
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(part), "stat"))
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 7 {
+		return -1
+	}
+	var n int64
+	if _, err := fmt.Sscan(f[6], &n); err != nil {
+		return -1
+	}
+	return n
 }
 
 // Rollback arms a trial of the other slot and returns its label.
