@@ -77,7 +77,7 @@ imagetest:
 
 ## bench: sizes, boot time, memory and CF writes of the firmware in QEMU;
 ## IKE handshakes/s of ikesvc vs charon and instructions per handshake (386)
-bench: deps images
+bench: deps images upgrade-images
 	$(GO) run ./scripts/bench -out $(OUT)
 	$(GO) run ./scripts/ikebench
 

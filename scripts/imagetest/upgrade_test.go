@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -362,3 +363,92 @@ func TestUpgradeRefusedGoodAndBroken(t *testing.T) {
 		t.Fatalf("after a reboot %s runs, want %s", v, next)
 	}
 }
+
+var slotStatusRe = regexp.MustCompile(`firmware:  slot ([ab]) running (\S+), boot default slot ([ab])`)
+
+// settle waits until no trial is pending (the running slot is the boot
+// default) and returns the running slot and version.
+func (b *upgradeBoard) settle() (slot, version string) {
+	b.t.Helper()
+	deadline := time.Now().Add(trialTimeout)
+	for {
+		out := b.run("show system")
+		m := slotStatusRe.FindStringSubmatch(out)
+		if m == nil {
+			b.t.Fatalf("show system has no firmware line:\n%s", out)
+		}
+		if m[1] == m[3] && !strings.Contains(out, "next boot:") {
+			return m[1], m[2]
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("still on trial after %s:\n%s", trialTimeout, out)
+		}
+		time.Sleep(5 * time.Second)
+	}
+}
+
+// TestUpgradePowerCuts cuts the power at a random moment of an upgrade
+// (transfer, verify, slot write, boot-once, reboot, trial boot, mark good),
+// 20 times (UPGRADE_POWERCUT_ROUNDS overrides), alternating between two
+// versions. After each cut the board must boot a good slot by itself, with
+// its config, and take the next upgrade.
+func TestUpgradePowerCuts(t *testing.T) {
+	rounds := 20
+	if s := os.Getenv("UPGRADE_POWERCUT_ROUNDS"); s != "" {
+		fmt.Sscan(s, &rounds)
+	}
+	seed := time.Now().UnixNano()
+	rng := newRand(seed)
+	t.Logf("random seed %d", seed)
+
+	b := newUpgradeBoard(t)
+	base := b.powerOn()
+	b.configure("set interfaces eth0 address 10.0.2.15/24", "set system description pc-keep")
+	next := "next"
+	urls := map[bool]string{
+		false: b.serve("base.upd", updateFile(t, "qemu.upd")),
+		true:  b.serve("next.upd", updateFile(t, "upgrade/qemu-next.upd")),
+	}
+	_, running := b.settle()
+	outcomes := map[string]int{}
+	for round := 1; round <= rounds; round++ {
+		toNext := running == base
+		cut := time.Duration(rng.Intn(40_000)) * time.Millisecond
+		mark := len(b.vm.Log())
+		if err := b.vm.Type("request system upgrade " + urls[toNext]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(cut)
+		log := b.vm.Log()[mark:]
+		b.kill() // the power cut
+		phase := "before the write"
+		switch {
+		case strings.Contains(log, "firmware: healthy after"):
+			phase = "after mark good"
+		case bannerCount(log) > 0:
+			phase = "during the trial boot"
+		case strings.Contains(log, "installed; it becomes the default"):
+			phase = "after the boot-once"
+		case strings.Contains(log, "writing slot"):
+			phase = "during the slot write"
+		}
+		outcomes[phase]++
+
+		b.powerOn()
+		slot, version := b.settle()
+		if version != base && !strings.HasSuffix(version, "-"+next) {
+			t.Fatalf("round %d: running version %q is neither %s nor the next one", round, version, base)
+		}
+		if out := b.run("show configuration"); !strings.Contains(out, "pc-keep") || !strings.Contains(out, "10.0.2.15/24") {
+			t.Fatalf("round %d (cut %s, %s): config lost:\n%s", round, cut, phase, out)
+		}
+		t.Logf("round %d: cut after %s (%s): slot %s runs %s", round, cut, phase, slot, version)
+		running = version
+	}
+	t.Logf("cuts by phase: %v", outcomes)
+}
+
+// bannerCount counts boots in a console log.
+func bannerCount(log string) int { return len(bannerRe.FindAllStringIndex(log, -1)) }
+
+func newRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }
