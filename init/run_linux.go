@@ -99,7 +99,11 @@ func run(console *log.Logger) error {
 			return fmt.Errorf("test build %q: init exits on purpose", buildVariant)
 		case "hangs":
 			warn.Printf("test build %q: init hangs on purpose", buildVariant)
-			select {}
+			for {
+				// Sleeping, not select{}: the runtime must not see a
+				// deadlock and exit; only the watchdog may end this.
+				time.Sleep(time.Hour)
+			}
 		}
 		services = append(services, configsvcService(configDB, b.Name))
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)

@@ -355,13 +355,34 @@ func TestUpgradeRefusedGoodAndBroken(t *testing.T) {
 	}
 	t.Logf("upgrade %s -> %s: %s from the command to marked good; the upgrade command wrote %s sectors", base, next, elapsed.Round(time.Second), m[1])
 
-	// It stays: a plain reboot runs the new slot and writes no ADV.
+	// It stays: a plain reboot runs the new slot, and neither syslinux
+	// nor the firmware writes a byte of the boot partition doing so.
+	bootBefore := b.bootPartition()
 	if err := b.vm.Type("reboot"); err != nil {
 		t.Fatal(err)
 	}
 	if v := b.waitBoot(); v != next {
 		t.Fatalf("after a reboot %s runs, want %s", v, next)
 	}
+	b.run("show system")
+	if !bytes.Equal(bootBefore, b.bootPartition()) {
+		t.Fatal("a plain boot wrote to the boot partition (syslinux's ADV or a slot)")
+	}
+}
+
+// bootPartition reads the boot partition's bytes from the disk image.
+func (b *upgradeBoard) bootPartition() []byte {
+	b.t.Helper()
+	f, err := os.Open(b.disk)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 32<<20)
+	if _, err := f.ReadAt(buf, 2048*512); err != nil {
+		b.t.Fatal(err)
+	}
+	return buf
 }
 
 var slotStatusRe = regexp.MustCompile(`firmware:  slot ([ab]) running (\S+), boot default slot ([ab])`)
