@@ -190,24 +190,39 @@ func trim(ext []extent, size int64) []extent {
 }
 
 // writeFile overwrites a file's bytes in place with data, zero-filled to
-// the file's size.
+// the file's size. It writes in pieces of at most writeChunk bytes
+// straight from data, so a 64 MB board holds no second copy of the
+// firmware.
 func (f *fat16) writeFile(fl file, data []byte) error {
 	if int64(len(data)) > fl.size {
 		return fmt.Errorf("%d bytes do not fit a %d-byte file", len(data), fl.size)
 	}
+	zeros := make([]byte, writeChunk)
 	var pos int64
 	for _, e := range fl.extents {
-		chunk := make([]byte, e.len)
-		if pos < int64(len(data)) {
-			copy(chunk, data[pos:])
+		for done := int64(0); done < e.len; {
+			n := min(writeChunk, e.len-done)
+			var piece []byte
+			switch {
+			case pos >= int64(len(data)):
+				piece = zeros[:n]
+			case pos+n <= int64(len(data)):
+				piece = data[pos : pos+n]
+			default: // the last bytes of data, then zeros
+				piece = append(append(make([]byte, 0, n), data[pos:]...), zeros[:n-(int64(len(data))-pos)]...)
+			}
+			if _, err := f.dev.WriteAt(piece, e.off+done); err != nil {
+				return err
+			}
+			done += n
+			pos += n
 		}
-		if _, err := f.dev.WriteAt(chunk, e.off); err != nil {
-			return err
-		}
-		pos += e.len
 	}
 	return nil
 }
+
+// writeChunk is the largest single write.
+const writeChunk = 64 << 10
 
 // readFile reads a file's whole content.
 func (f *fat16) readFile(fl file) ([]byte, error) {
