@@ -286,7 +286,7 @@ func TestInterruptedWriteReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	boot, err := bootpart.Open(&powerCut{Disk: bootpart.Section{F: f}, budget: 200_000})
+	boot, err := bootpart.Open(&powerCut{Disk: bootpart.Section{F: f}, budget: 20_000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -190,7 +190,8 @@ func trim(ext []extent, size int64) []extent {
 }
 
 // writeFile overwrites a file's bytes in place with data, zero-filled to
-// the file's size. It writes in pieces of at most writeChunk bytes
+// the file's size (padding that is zero on the card already is left
+// alone). It writes in pieces of at most writeChunk bytes
 // straight from data, so a 64 MB board holds no second copy of the
 // firmware.
 func (f *fat16) writeFile(fl file, data []byte) error {
@@ -205,6 +206,15 @@ func (f *fat16) writeFile(fl file, data []byte) error {
 			var piece []byte
 			switch {
 			case pos >= int64(len(data)):
+				// Padding: skip what is zero already (reading the card
+				// costs no wear), so an upgrade writes about the larger
+				// of the old and new firmware, not the whole slot.
+				old := make([]byte, n)
+				if _, err := f.dev.ReadAt(old, e.off+done); err == nil && isZero(old) {
+					done += n
+					pos += n
+					continue
+				}
 				piece = zeros[:n]
 			case pos+n <= int64(len(data)):
 				piece = data[pos : pos+n]
@@ -219,6 +229,15 @@ func (f *fat16) writeFile(fl file, data []byte) error {
 		}
 	}
 	return nil
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // writeChunk is the largest single write.
