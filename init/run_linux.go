@@ -52,7 +52,7 @@ func run(console *log.Logger) error {
 	if err != nil {
 		return fmt.Errorf("open console: %w", err)
 	}
-	fmt.Fprintf(tty, "\r\nalixsec %s board=%s\r\n", readVersion(), b.Name)
+	fmt.Fprintf(tty, "\r\nalixsec %s board=%s slot=%s\r\n", readVersion(), b.Name, cmdlineValue(string(cmdline), "alixsec.slot"))
 	if up, err := uptime(); err == nil {
 		fmt.Fprintf(tty, "init: banner at %.3f s after kernel start\r\n", up.Seconds())
 	}
