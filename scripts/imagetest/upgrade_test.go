@@ -434,7 +434,13 @@ func TestUpgradePowerCuts(t *testing.T) {
 	outcomes := map[string]int{}
 	for round := 1; round <= rounds; round++ {
 		toNext := running == base
-		cut := time.Duration(rng.Intn(40_000)) * time.Millisecond
+		// Three rounds in four cut while the command runs (transfer,
+		// verify, slot write, boot-once); the others during the reboot,
+		// the trial boot and its mark-good.
+		cut := time.Duration(rng.Intn(15_000)) * time.Millisecond
+		if rng.Intn(4) == 0 {
+			cut = time.Duration(15_000+rng.Intn(60_000)) * time.Millisecond
+		}
 		mark := len(b.vm.Log())
 		if err := b.vm.Type("request system upgrade " + urls[toNext]); err != nil {
 			t.Fatal(err)
