@@ -16,8 +16,8 @@ import (
 type fakeIKE struct{ sas []ike.IKESAStatus }
 
 func (f fakeIKE) Status(context.Context) []ike.IKESAStatus { return f.sas }
-func (fakeIKE) Initiate(string) error                       { return nil }
-func (fakeIKE) Terminate(string) error                      { return nil }
+func (fakeIKE) Initiate(string) error                      { return nil }
+func (fakeIKE) Terminate(string) error                     { return nil }
 
 // TestTrialProblem: what keeps a firmware on trial from being marked good.
 func TestTrialProblem(t *testing.T) {
