@@ -50,7 +50,7 @@ func upgradeRows(out string) ([]row, error) {
 	defer cancel()
 	vm, err := qemu.Start(ctx, qemu.Config{Image: disk.Name(), Extra: []string{
 		"-device", "i6300esb",
-		"-netdev", fmt.Sprintf("user,id=lan,restrict=on,guestfwd=tcp:10.0.2.100:80-tcp:%s", l.Addr()),
+		"-netdev", "user,id=lan,restrict=on," + qemu.GuestForward("10.0.2.100:80", l.Addr().(*net.TCPAddr).Port),
 		"-device", "e1000,netdev=lan",
 	}})
 	if err != nil {

@@ -99,7 +99,7 @@ func (b *upgradeBoard) powerOn() string {
 		Image: b.disk,
 		Extra: []string{
 			"-device", "i6300esb",
-			"-netdev", fmt.Sprintf("user,id=lan,restrict=on,guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:%d", b.port),
+			"-netdev", "user,id=lan,restrict=on," + qemu.GuestForward("10.0.2.100:80", b.port),
 			"-device", "e1000,netdev=lan",
 		},
 	})
