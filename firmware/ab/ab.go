@@ -345,7 +345,9 @@ func (m *Manager) Status() ([]string, error) {
 		lines = append(lines, fmt.Sprintf("next boot: slot %s once, on trial", once))
 	}
 	if a := st.Attempt; a != nil {
-		line := fmt.Sprintf("last %s: %s -> %s (slot %s to %s) %s at %s", a.Kind, a.FromVersion, a.Version, a.From, a.To, a.Phase, a.Updated.UTC().Format("2006-01-02 15:04:05 UTC"))
+		// No "->": the console harness (and a person's eye) takes "x> "
+		// at a line's end for the CLI prompt.
+		line := fmt.Sprintf("last %s: %s to %s (slot %s to %s) %s at %s", a.Kind, a.FromVersion, a.Version, a.From, a.To, a.Phase, a.Updated.UTC().Format("2006-01-02 15:04:05 UTC"))
 		if a.Reason != "" {
 			line += ": " + a.Reason
 		}

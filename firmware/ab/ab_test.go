@@ -158,7 +158,7 @@ func TestUpgradeMarkedGoodBecomesDefault(t *testing.T) {
 			t.Fatalf("boot %d after mark good: slot %s", i, b.slot)
 		}
 	}
-	if s := b.status(); !strings.Contains(s, "slot b running v2, boot default slot b") || !strings.Contains(s, "v1 -> v2 (slot a to b) good") || !strings.Contains(s, "other slot: a holds v1") {
+	if s := b.status(); !strings.Contains(s, "slot b running v2, boot default slot b") || !strings.Contains(s, "v1 to v2 (slot a to b) good") || !strings.Contains(s, "other slot: a holds v1") {
 		t.Fatalf("status:\n%s", s)
 	}
 	// The next upgrade goes to slot a.
