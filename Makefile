@@ -11,8 +11,11 @@ OUT    ?= out
 DEV    ?=
 FORCE  ?=
 GO     ?= go
+# VERSION overrides the firmware version (default: git describe), e.g. to
+# build "another version" to upgrade to.
+VERSION ?=
 
-.PHONY: all deps testdeps image images run test check unit imagetest bench fuzz flash clean
+.PHONY: all deps testdeps image images update upgrade-images run test check unit imagetest bench fuzz flash clean
 
 all: images
 
@@ -28,7 +31,21 @@ image: deps
 
 ## images: build the images of every board (one kernel, one initramfs)
 images: deps
-	$(GO) run ./image -board $(BOARDS) -outdir $(OUT)
+	$(GO) run ./image -board $(BOARDS) -outdir $(OUT) $(if $(VERSION),-version $(VERSION))
+
+## update: write the signed update file $(OUT)/$(BOARD).upd (and the image
+## beside it); the signing key pair is made on first use in
+## ~/.cache/alixsec/update-key (ALIXSEC_UPDATE_KEYS overrides), outside git
+update: deps
+	$(GO) run ./image -board $(BOARD) -o $(OUT)/$(BOARD).img -outdir $(OUT) $(if $(VERSION),-version $(VERSION))
+	@echo "install: ssh BOARD request system upgrade - < $(OUT)/$(BOARD).upd (or request system upgrade http://HOST/$(BOARD).upd)"
+
+## upgrade-images: the QEMU update files the upgrade tests install: another
+## version, and two deliberately broken firmwares (init exits, init hangs)
+upgrade-images: deps
+	$(GO) run ./image -board qemu -o $(OUT)/upgrade/qemu-next.img -outdir $(OUT)/upgrade -version $$(git describe --tags --always --dirty 2>/dev/null || echo dev)-next
+	$(GO) run ./image -board qemu -o $(OUT)/upgrade/qemu-initexits.img -outdir $(OUT)/upgrade -version broken-initexits -variant init-exits
+	$(GO) run ./image -board qemu -o $(OUT)/upgrade/qemu-hangs.img -outdir $(OUT)/upgrade -version broken-hangs -variant hangs
 
 ## run: build the ALIX image and boot it in QEMU with the serial console on
 ## this terminal (Ctrl-A X quits QEMU)
@@ -42,7 +59,7 @@ run: image
 ## strongSwan interop tests), then the built images: kernel config, busybox
 ## disassembly, QEMU boot through the bootloader, the console CLI, power
 ## cuts, CF writes, and IPsec between QEMU boards and against charon
-test: deps testdeps check unit images imagetest
+test: deps testdeps check unit images upgrade-images imagetest
 
 testdeps:
 	@bash scripts/interop/deps.sh
@@ -56,11 +73,11 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 imagetest:
-	ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -p 1 -count=1 -v -timeout 30m ./scripts/imagetest/ ./scripts/ipsectest/ ./scripts/pkitest/
+	ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -p 1 -count=1 -v -timeout 60m ./scripts/imagetest/ ./scripts/ipsectest/ ./scripts/pkitest/
 
 ## bench: sizes, boot time, memory and CF writes of the firmware in QEMU;
 ## IKE handshakes/s of ikesvc vs charon and instructions per handshake (386)
-bench: deps images
+bench: deps images upgrade-images
 	$(GO) run ./scripts/bench -out $(OUT)
 	$(GO) run ./scripts/ikebench
 

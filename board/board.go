@@ -86,9 +86,12 @@ func all() []Board {
 		},
 		{
 			Name:        "qemu",
-			Description: "QEMU qemu-system-i386 -cpu pentium (PIIX IDE, e1000 NIC)",
+			Description: "QEMU qemu-system-i386 -cpu pentium (PIIX IDE, e1000 NIC, -device i6300esb watchdog)",
 			ConsoleBaud: 38400,
 			NICs:        []string{"eth0", "eth1"},
+			// Present when QEMU runs with -device i6300esb (the upgrade
+			// tests); without it init runs without a watchdog.
+			Watchdog: "/dev/watchdog",
 		},
 	}
 }

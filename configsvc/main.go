@@ -77,6 +77,9 @@ func run(args []string, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
+	for _, e := range run.Skipped {
+		logger.Printf("running revision %d: ignoring a set line this firmware does not know (written by a newer firmware?): %v", run.Number, e)
+	}
 	logger.Printf("serving %s on %s, running revision %d", *dbPath, *socket, run.Number)
 	err = srv.Serve(l)
 	os.Remove(*socket)

@@ -30,6 +30,24 @@ func diskLayout() []partition {
 	}
 }
 
+// Slot file sizes on the boot partition. Each slot's files are made at
+// these sizes (the firmware zero-padded) and never change size, so an
+// upgrade overwrites file data in place and no FAT or directory entry is
+// ever rewritten on the board (see firmware/bootpart).
+const (
+	kernelSlotBytes = 4 << 20
+	initrdSlotBytes = 11 << 20
+	// panicReboot is the kernel's panic=N: a panicking kernel (or an init
+	// that exits) reboots, and a trial firmware falls back to the old slot.
+	panicReboot = 5
+)
+
+// syslinuxModules are the com32 modules the menu needs (ldlinux.c32 is
+// installed by syslinux itself).
+var syslinuxModules = []string{"menu.c32", "libutil.c32", "libcom32.c32"}
+
+const syslinuxModuleDir = "/usr/lib/syslinux/modules/bios"
+
 // firmwareSlot is one bootable kernel + initramfs pair on the boot
 // partition.
 type firmwareSlot struct {
@@ -39,18 +57,40 @@ type firmwareSlot struct {
 	cmdline string
 }
 
-// syslinuxConfig boots slot a by default. Slot b carries the same firmware
-// at first; the upgrade path (a later feature) writes the new firmware to
-// the other slot, boots it once with `syslinux --once` and makes it the
-// default only after it came up healthy.
+// syslinuxConfig boots slot a unless syslinux's ADV says otherwise: the
+// menu (hidden, 0.1 s) starts on the label saved in the ADV (MENU SAVE),
+// which the firmware sets once a new slot came up healthy; a trial boot
+// uses the ADV's boot-once, which ldlinux clears before it loads the
+// kernel. No label saves itself (MENU NOSAVE), so booting never writes the
+// card: only the firmware's upgrade and mark-good steps do.
 func syslinuxConfig(baud int, slots []firmwareSlot) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "SERIAL 0 %d\nCONSOLE 0\nPROMPT 0\nTIMEOUT 0\nDEFAULT %s\n", baud, slots[0].label)
+	fmt.Fprintf(&sb, "SERIAL 0 %d\nCONSOLE 0\nUI menu.c32\nPROMPT 0\nTIMEOUT 1\nMENU HIDDEN\nMENU SAVE\nDEFAULT %s\n", baud, slots[0].label)
 	for _, s := range slots {
-		fmt.Fprintf(&sb, "\nLABEL %s\n  KERNEL /%s/vmlinuz\n  INITRD /%s/initrd\n  APPEND %s alixsec.slot=%s\n",
-			s.label, s.label, s.label, s.cmdline, s.label)
+		fmt.Fprintf(&sb, "\nLABEL %s\n  MENU LABEL alixsec slot %s\n  MENU NOSAVE\n  KERNEL /%s/vmlinuz\n  INITRD /%s/initrd\n  APPEND %s panic=%d alixsec.slot=%s\n",
+			s.label, s.label, s.label, s.label, s.cmdline, panicReboot, s.label)
 	}
 	return sb.String()
+}
+
+// paddedCopy copies src into workDir at size bytes (zero-padded): the
+// fixed-size slot file.
+func paddedCopy(src, workDir, name string, size int64) (string, error) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return "", fmt.Errorf("disk image: %w", err)
+	}
+	if fi.Size() > size {
+		return "", fmt.Errorf("disk image: %s is %d bytes, the slot holds %d", src, fi.Size(), size)
+	}
+	dst := filepath.Join(workDir, name)
+	if err := copyFile(src, dst); err != nil {
+		return "", err
+	}
+	if err := os.Truncate(dst, size); err != nil {
+		return "", fmt.Errorf("disk image: %w", err)
+	}
+	return dst, nil
 }
 
 // writeDisk writes the whole CF image to path (a plain file: no loop
@@ -98,11 +138,22 @@ func writeDisk(path string, baud int, slots []firmwareSlot, workDir, configConte
 		return fmt.Errorf("disk image: %w", err)
 	}
 	steps = append(steps, []string{"mcopy", "-i", at, cfgPath, "::/syslinux.cfg"})
+	for _, m := range syslinuxModules {
+		steps = append(steps, []string{"mcopy", "-i", at, filepath.Join(syslinuxModuleDir, m), "::/" + m})
+	}
 	for _, s := range slots {
+		kernel, err := paddedCopy(s.kernel, workDir, "vmlinuz."+s.label, kernelSlotBytes)
+		if err != nil {
+			return err
+		}
+		initrd, err := paddedCopy(s.initrd, workDir, "initrd."+s.label, initrdSlotBytes)
+		if err != nil {
+			return err
+		}
 		steps = append(steps,
 			[]string{"mmd", "-i", at, "::/" + s.label},
-			[]string{"mcopy", "-i", at, s.kernel, "::/" + s.label + "/vmlinuz"},
-			[]string{"mcopy", "-i", at, s.initrd, "::/" + s.label + "/initrd"},
+			[]string{"mcopy", "-i", at, kernel, "::/" + s.label + "/vmlinuz"},
+			[]string{"mcopy", "-i", at, initrd, "::/" + s.label + "/initrd"},
 		)
 	}
 	// The config partition is formatted now so the board never has to;

@@ -18,6 +18,8 @@ import (
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
+
+	"alixsec.dev/firmware/updfile"
 )
 
 // firmwarePrograms are alixsec's own commands, as paths relative to the
@@ -58,6 +60,8 @@ type initramfsBuilder struct {
 	workDir    string
 	cacheDir   string // "" disables the cache
 	progress   io.Writer
+	updateKey  updfile.PublicKey // baked in as /etc/alixsec/update.pub
+	buildTags  []string          // test variants only
 }
 
 // initramfsRecipe changes whenever the way the initramfs is built changes.
@@ -68,7 +72,7 @@ const initramfsRecipe = "alixsec-initramfs-recipe-1"
 // non-test Go file of the module, plus the version string.
 func (ib *initramfsBuilder) cacheKey() (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%q\n%q\n", initramfsRecipe, runtime.Version(), ib.version, firmwarePrograms(), consoleCommands())
+	fmt.Fprintf(h, "%s\n%s\n%s\n%q\n%q\n%s\n%q\n", initramfsRecipe, runtime.Version(), ib.version, firmwarePrograms(), consoleCommands(), ib.updateKey, ib.buildTags)
 	err := filepath.WalkDir(ib.moduleRoot, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -164,12 +168,16 @@ func (ib *initramfsBuilder) build(dst string) error {
 	if err := os.WriteFile(versionPath, []byte(ib.version+"\n"), 0o644); err != nil {
 		return fmt.Errorf("initramfs: %w", err)
 	}
+	keyPath := filepath.Join(tmp, "update.pub")
+	if err := os.WriteFile(keyPath, ib.updateKey.MarshalPublic(), 0o644); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
 	cpioPath := filepath.Join(tmp, "initramfs.cpio")
 	env := golang.Default(
 		golang.WithGOARCH("386"),
 		golang.WithGOOS("linux"),
 		golang.DisableCGO(),
-		golang.WithBuildTag("goshliner"),
+		golang.WithBuildTag(append([]string{"goshliner"}, ib.buildTags...)...),
 		golang.WithWorkingDir(ib.moduleRoot),
 	)
 	logger := llog.New(slog.LevelWarn, llog.WritePrintf(ib.progress))
@@ -180,7 +188,7 @@ func (ib *initramfsBuilder) build(dst string) error {
 		uimage.WithBusyboxCommands(append(firmwarePrograms(), consoleCommands()...)...),
 		uimage.WithInit("init"),
 		uimage.WithShell("gosh"),
-		uimage.WithFiles(versionPath+":etc/alixsec-version"),
+		uimage.WithFiles(versionPath+":etc/alixsec-version", keyPath+":"+strings.TrimPrefix(updfile.BakedKeyPath, "/")),
 		uimage.WithSkipLDD(),
 		uimage.WithCPIOOutput(cpioPath),
 	)

@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"alixsec.dev/board"
+	"alixsec.dev/firmware/updfile"
 )
 
 func main() {
@@ -38,6 +39,8 @@ type options struct {
 	version  string
 	jobs     int
 	preseed  string // alixca bundle for the config partition
+	keyDir   string // update signing key pair, made on first use
+	variant  string // test-only broken init: "", "init-exits" or "hangs"
 }
 
 func parseFlags(args []string) (options, error) {
@@ -49,6 +52,8 @@ func parseFlags(args []string) (options, error) {
 	version := fs.String("version", "", "firmware version (default: git describe)")
 	jobs := fs.Int("j", runtime.NumCPU(), "parallel kernel build jobs")
 	preseed := fs.String("preseed", "", "alixca bundle (HOST.tar) whose config.set is imported on first boot")
+	keyDir := fs.String("keydir", "", "update signing key pair (update.sec, update.pub), made when missing (default CACHE/update-key, env ALIXSEC_UPDATE_KEYS)")
+	variant := fs.String("variant", "", "tests only: build a deliberately broken init: init-exits or hangs")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -58,7 +63,16 @@ func parseFlags(args []string) (options, error) {
 	if *boards == "" {
 		return options{}, fmt.Errorf("-board is required (one of %s)", strings.Join(board.Names(), ", "))
 	}
-	opts := options{output: *output, outDir: *outDir, cacheDir: *cacheDir, version: *version, jobs: *jobs, preseed: *preseed}
+	opts := options{output: *output, outDir: *outDir, cacheDir: *cacheDir, version: *version, jobs: *jobs, preseed: *preseed, keyDir: *keyDir, variant: *variant}
+	if _, ok := variantTags[opts.variant]; !ok {
+		return options{}, fmt.Errorf("-variant %q: want init-exits or hangs", opts.variant)
+	}
+	if opts.keyDir == "" {
+		opts.keyDir = os.Getenv("ALIXSEC_UPDATE_KEYS")
+	}
+	if opts.keyDir == "" {
+		opts.keyDir = filepath.Join(opts.cacheDir, "update-key")
+	}
 	for _, name := range strings.Split(*boards, ",") {
 		b, err := board.Lookup(strings.TrimSpace(name))
 		if err != nil {
@@ -107,7 +121,7 @@ func run(args []string, progress io.Writer) error {
 	}
 	// gobusybox changes directories while building: every path it sees
 	// must be absolute.
-	for _, p := range []*string{&opts.cacheDir, &opts.outDir, &opts.output, &opts.preseed} {
+	for _, p := range []*string{&opts.cacheDir, &opts.outDir, &opts.output, &opts.preseed, &opts.keyDir} {
 		if *p == "" {
 			continue
 		}
@@ -135,6 +149,14 @@ func run(args []string, progress io.Writer) error {
 		defer os.RemoveAll(configContent)
 	}
 
+	pub, sec, made, err := updfile.LoadOrCreateKeyDir(opts.keyDir)
+	if err != nil {
+		return err
+	}
+	if made {
+		fmt.Fprintf(progress, "image: made update signing key %s in %s (keep it: boards built now trust only it)\n", pub.Num, opts.keyDir)
+	}
+
 	fragment, err := board.KernelConfig()
 	if err != nil {
 		return err
@@ -151,7 +173,8 @@ func run(args []string, progress io.Writer) error {
 	}
 	defer os.RemoveAll(work)
 	initrd := filepath.Join(work, "initramfs.xz")
-	ib := &initramfsBuilder{moduleRoot: root, version: opts.version, workDir: work, cacheDir: opts.cacheDir, progress: progress}
+	ib := &initramfsBuilder{moduleRoot: root, version: opts.version, workDir: work, cacheDir: opts.cacheDir, progress: progress,
+		updateKey: pub, buildTags: variantTags[opts.variant]}
 	if err := ib.buildCached(initrd); err != nil {
 		return err
 	}
@@ -172,8 +195,50 @@ func run(args []string, progress io.Writer) error {
 			return fmt.Errorf("%s: %w", dst, err)
 		}
 		fmt.Fprintf(progress, "image: wrote %s (board %s, firmware %s)\n", dst, b.Name, opts.version)
+		upd := strings.TrimSuffix(dst, ".img") + ".upd"
+		if err := writeUpdate(upd, sec, b.Name, opts.version, k.BzImage, initrd); err != nil {
+			return fmt.Errorf("%s: %w", upd, err)
+		}
+		fmt.Fprintf(progress, "image: wrote %s (signed by %s)\n", upd, pub.Num)
 	}
 	return nil
+}
+
+// variantTags are the build tags of each -variant: broken firmware the
+// upgrade tests install to see the board fall back by itself.
+var variantTags = map[string][]string{
+	"":           nil,
+	"init-exits": {"alixsec_initexits"},
+	"hangs":      {"alixsec_hangs"},
+}
+
+// writeUpdate writes the signed update file of one board's firmware.
+func writeUpdate(dst string, key updfile.SecretKey, board, version, kernelPath, initrdPath string) error {
+	kernel, err := os.ReadFile(kernelPath)
+	if err != nil {
+		return err
+	}
+	initrd, err := os.ReadFile(initrdPath)
+	if err != nil {
+		return err
+	}
+	pending, err := newPendingFile(dst)
+	if err != nil {
+		return err
+	}
+	defer pending.discard()
+	f, err := os.Create(pending.tmp)
+	if err != nil {
+		return err
+	}
+	if err := updfile.Write(f, key, board, version, kernel, initrd); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return pending.commit()
 }
 
 func writeImage(dst string, b board.Board, bzImage, initrd, work, configContent string) error {

@@ -28,15 +28,18 @@ func setLED(name string, on bool) error {
 
 // watchdog pets the board's hardware watchdog while healthy() says the
 // system works, so a hung firmware is rebooted by the hardware. On a clean
-// shutdown it writes the magic 'V' to disarm it.
+// shutdown it writes the magic 'V' to disarm it. arm opens (starts) it
+// early in the boot, so a firmware on trial that hangs before its services
+// run is reset too; run pets it.
 type watchdog struct {
 	logger   *log.Logger
 	device   string
 	interval time.Duration
 	healthy  func() bool
+	f        *os.File
 }
 
-func (w *watchdog) run(ctx context.Context) {
+func (w *watchdog) arm() {
 	if w.device == "" {
 		return
 	}
@@ -45,18 +48,25 @@ func (w *watchdog) run(ctx context.Context) {
 		w.logger.Printf("watchdog %s: %v (running without one)", w.device, err)
 		return
 	}
-	defer f.Close()
+	w.f = f
 	w.logger.Printf("watchdog %s armed, petted every %s while healthy", w.device, w.interval)
+}
+
+func (w *watchdog) run(ctx context.Context) {
+	if w.f == nil {
+		return
+	}
+	defer w.f.Close()
 	tick := time.NewTicker(w.interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			f.Write([]byte("V"))
+			w.f.Write([]byte("V"))
 			return
 		case <-tick.C:
 			if w.healthy() {
-				f.Write([]byte{0})
+				w.f.Write([]byte{0})
 			}
 		}
 	}

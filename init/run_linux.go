@@ -14,6 +14,7 @@ import (
 
 	"alixsec.dev/board"
 	"alixsec.dev/configsvc/api"
+	"alixsec.dev/firmware/ab"
 	"alixsec.dev/init/netconf"
 )
 
@@ -54,7 +55,7 @@ func run(console *log.Logger) error {
 	if err != nil {
 		return fmt.Errorf("open console: %w", err)
 	}
-	fmt.Fprintf(tty, "\r\nalixsec %s board=%s\r\n", readVersion(), b.Name)
+	fmt.Fprintf(tty, "\r\nalixsec %s board=%s slot=%s\r\n", readVersion(), b.Name, cmdlineValue(string(cmdline), "alixsec.slot"))
 	if up, err := uptime(); err == nil {
 		fmt.Fprintf(tty, "init: banner at %.3f s after kernel start\r\n", up.Seconds())
 	}
@@ -84,9 +85,35 @@ func run(console *log.Logger) error {
 		warn.Printf("%v", err)
 	}
 	var services []*service
+	// Armed before anything that could hang, so a firmware on trial that
+	// hangs is reset; petted (below) only while the services run.
+	wd := &watchdog{logger: logger, device: b.Watchdog, interval: 10 * time.Second, healthy: func() bool {
+		for _, svc := range services {
+			if !svc.running() {
+				return false
+			}
+		}
+		return true
+	}}
+	wd.arm()
+	var trial *ab.Trial
+	var follower *configFollower
 	if fileExists("/bbin/configsvc") {
 		if err := mountConfigPartition(logger); err != nil {
 			warn.Printf("config partition: %v", err)
+		}
+		trial = checkFirmwareAtBoot(logger, warn)
+		switch buildVariant {
+		case "init-exits":
+			stop()
+			return fmt.Errorf("test build %q: init exits on purpose", buildVariant)
+		case "hangs":
+			warn.Printf("test build %q: init hangs on purpose", buildVariant)
+			for {
+				// Sleeping, not select{}: the runtime must not see a
+				// deadlock and exit; only the watchdog may end this.
+				time.Sleep(time.Hour)
+			}
 		}
 		services = append(services, configsvcService(configDB, b.Name))
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
@@ -96,6 +123,7 @@ func run(console *log.Logger) error {
 			clock := newClockKeeper(logger)
 			go clock.run(ctx)
 			f := &configFollower{logger: logger, socket: api.DefaultSocket, net: netconf.New(h, logger.Printf), logs: logs, clock: clock}
+			follower = f
 			go f.run(ctx)
 		}
 	}
@@ -109,14 +137,6 @@ func run(console *log.Logger) error {
 	for _, svc := range services {
 		go sup.run(ctx, svc)
 	}
-	wd := &watchdog{logger: logger, device: b.Watchdog, interval: 10 * time.Second, healthy: func() bool {
-		for _, svc := range services {
-			if !svc.running() {
-				return false
-			}
-		}
-		return true
-	}}
 	go wd.run(ctx)
 	led := &tunnelLED{logger: logger, led: b.TunnelLED, socket: ikesvcSocket, interval: 5 * time.Second}
 	go led.run(ctx)
@@ -126,6 +146,11 @@ func run(console *log.Logger) error {
 		time.Sleep(time.Second)
 	}}
 	go power.watchSignals()
+	if trial != nil && follower != nil {
+		tc := &trialCheck{logger: logger, warn: warn, services: services, follower: follower, ikeSocket: ikesvcSocket, interval: 3 * time.Second,
+			reboot: func() { power.shutdown(unix.LINUX_REBOOT_CMD_RESTART, "reboot") }}
+		go tc.run(ctx)
+	}
 
 	consoleArgv := []string{"/bin/sh"}
 	if fileExists("/bbin/cli") {

@@ -21,6 +21,7 @@ import (
 
 	"alixsec.dev/configsvc/api"
 	"alixsec.dev/configsvc/shell"
+	"alixsec.dev/firmware/ab"
 )
 
 func main() {
@@ -52,6 +53,7 @@ func run(stdin *os.File, stdout io.Writer, args []string) error {
 		LogSocket:  *logSocket,
 		Version:    shell.FirmwareVersion(),
 		SignalInit: func(sig syscall.Signal) error { return syscall.Kill(1, sig) },
+		Firmware:   ab.BoardFirmware{},
 	}
 	fd := int(stdin.Fd())
 	if !term.IsTerminal(fd) {

@@ -62,6 +62,15 @@ type System struct {
 	Console     Console  `cfg:"console" help:"serial console settings"`
 	SSH         SSH      `cfg:"ssh" help:"SSH server with the CLI (off until an authorized key is set)"`
 	Description string   `cfg:"description" type:"text" help:"free text describing this appliance"`
+	Update      Update   `cfg:"update" help:"firmware upgrades: trusted signing keys and the new firmware's health check"`
+}
+
+// Update configures firmware upgrades (request system upgrade). The key
+// the image builder signed with is always trusted; these are more.
+type Update struct {
+	TrustedKeys   map[string]string `cfg:"trusted-key" key:"name" type:"update-key" help:"more update signing public keys (signify base64, as in update.pub)"`
+	HealthPeer    string            `cfg:"health-peer" type:"name" help:"peer whose tunnel must come up before a new firmware is marked good"`
+	HealthTimeout int               `cfg:"health-timeout" type:"wait-seconds" help:"seconds a new firmware has to come up healthy before the old one boots again (default 300)"`
 }
 
 // Console configures the serial console and its optional password.

@@ -18,8 +18,8 @@ func TestSetRejectsBadValues(t *testing.T) {
 		{"interfaces eth0 address 10.99.0.1", "interfaces eth0 address 10.99.0.1: must be an IPv4 or IPv6 address with prefix length, e.g. 10.99.0.1/24"},
 		{"interfaces eth0-too-long-name address 10.0.0.1/8", "interfaces eth0-too-long-name: must be an interface name of 1..15 letters, digits, '.', '-' or '_'"},
 		{"system hostname -bad", "system hostname -bad: must be a host name: letters, digits and '-', dot-separated labels of 1..63 characters"},
-		{"system colour red", "system colour: unknown word: expected one of hostname, time-zone, ntp-server, syslog-host, console, ssh, description"},
-		{"system", "system: incomplete: expected one of hostname, time-zone, ntp-server, syslog-host, console, ssh, description"},
+		{"system colour red", "system colour: unknown word: expected one of hostname, time-zone, ntp-server, syslog-host, console, ssh, description, update"},
+		{"system", "system: incomplete: expected one of hostname, time-zone, ntp-server, syslog-host, console, ssh, description, update"},
 		{"system hostname", "system hostname: missing value: must be a host name: letters, digits and '-', dot-separated labels of 1..63 characters"},
 		{"system hostname a b", "system hostname b: unexpected word after the value a (quote values that contain blanks)"},
 		{"system console speed 1200", "system console speed 1200: must be one of 9600, 19200, 38400, 57600, 115200"},
@@ -178,7 +178,7 @@ func TestComplete(t *testing.T) {
 		{"interfaces eth0 mtu 1500", "", false, "<Enter>"},
 		{"ipsec peer p mode", "", false, "transport tunnel"},
 		{"ipsec peer p mode", "tu", false, "tunnel"},
-		{"system", "", true, "<Enter> hostname time-zone ntp-server syslog-host console ssh description"},
+		{"system", "", true, "<Enter> hostname time-zone ntp-server syslog-host console ssh description update"},
 		{"nonsense", "", false, ""},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"alixsec.dev/firmware/updfile"
 )
 
 // ValueType describes the values a leaf (or a tag node's key) accepts.
@@ -81,6 +83,16 @@ var valueTypes = map[string]*ValueType{
 	"pem-cert":      {Name: "pem", Help: "one PEM certificate", Canon: canonPEMCert},
 	"pem-ca":        {Name: "pem", Help: "one PEM CA certificate (basicConstraints CA:TRUE)", Canon: canonPEMCA},
 	"pem-crl":       {Name: "pem", Help: "one PEM X.509 CRL", Canon: canonPEMCRL},
+	"update-key":    {Name: "key", Help: "an ed25519 update public key in signify's base64 form (RWQ...)", Canon: canonUpdateKey},
+	"wait-seconds":  intRange("seconds", 30, 3600),
+}
+
+func canonUpdateKey(s string) (string, error) {
+	k, err := updfile.ParsePublicKey(s)
+	if err != nil {
+		return "", errPlain
+	}
+	return k.String(), nil
 }
 
 func intRange(name string, lo, hi int) *ValueType {

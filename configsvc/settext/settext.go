@@ -115,6 +115,27 @@ func applyLine(c *model.Config, line string) error {
 	return c.Set(words[1:])
 }
 
+// ParseLenient is Parse for stored revisions: a line this firmware cannot
+// apply (a path or value a newer firmware introduced, before a rollback to
+// this one) is skipped, and its error returned, instead of failing the
+// whole configuration. The rule that keeps a rollback from losing the
+// config: an older firmware reads what it knows and ignores the rest.
+func ParseLenient(r io.Reader) (*model.Config, []error) {
+	c := &model.Config{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), MaxLineBytes)
+	var skipped []error
+	for n := 1; sc.Scan(); n++ {
+		if err := applyLine(c, sc.Text()); err != nil {
+			skipped = append(skipped, &LineError{Line: n, Err: err})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		skipped = append(skipped, fmt.Errorf("reading set lines: %w", err))
+	}
+	return c, skipped
+}
+
 // ParseString is Parse on a string.
 func ParseString(s string) (*model.Config, error) { return Parse(strings.NewReader(s)) }
 

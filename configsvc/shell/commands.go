@@ -29,7 +29,9 @@ func operationalCommands() []*command {
 				{name: "initiate", help: "set up the SAs with a peer now", args: "<peer>", run: (*Shell).initiateIPsec, complete: completePeer},
 				{name: "save-keys", help: "write IKE and ESP keys for Wireshark to RAM (/tmp/ikesvc-keys), never the CF", run: (*Shell).saveIPsecKeys},
 			}},
-			{name: "system", help: "system actions", sub: []*command{
+			{name: "system", help: "firmware and SSH actions", sub: []*command{
+				{name: "upgrade", help: "install a signed update file into the other slot and boot it on trial", args: "<http://host/file.upd | ->", run: (*Shell).upgrade},
+				{name: "rollback", help: "boot the other slot's firmware (on trial, like an upgrade)", run: (*Shell).rollbackFirmware},
 				sshRequestCommand(),
 			}},
 		}},

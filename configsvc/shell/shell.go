@@ -53,9 +53,11 @@ type Env struct {
 	// Now is the clock certificates are checked against (time.Now when
 	// nil).
 	Now func() time.Time
-	// Stdin is the data stream of commands that read one (load -,
-	// request system upgrade -): an SSH command's standard input. nil
-	// (the console) means there is none, and those commands say so.
+	// Firmware runs request system upgrade/rollback and adds the slots to
+	// show system (nil: not offered).
+	Firmware Firmware
+	// Stdin is the session's input for commands that read a stream
+	// (request system upgrade -); nil when the session has none.
 	Stdin io.Reader
 }
 

@@ -35,6 +35,7 @@ func (sh *Shell) showSystem(args []string) error {
 		}
 	}
 	fmt.Fprintf(sh.out, "revision:  %d, committed %s%s\n", snap.Revision, snap.Time.UTC().Format("2006-01-02 15:04:05 UTC"), commentSuffix(snap.Comment))
+	sh.showFirmware()
 	for _, d := range readDiskWrites(sh.env.SysRoot) {
 		fmt.Fprintf(sh.out, "disk %s: %d sectors written since boot\n", d.name, d.sectorsWritten)
 	}

@@ -66,6 +66,10 @@ type Info struct {
 type Revision struct {
 	Info
 	Config *model.Config
+	// Skipped are the stored set lines this firmware could not apply
+	// (written by a newer firmware before a rollback); they are ignored,
+	// never a reason to refuse the database.
+	Skipped []error
 }
 
 // ErrNotFound is wrapped when a database file or revision does not exist.
@@ -422,11 +426,8 @@ func decodeRevision(n uint64, rec []byte) (*Revision, error) {
 		return nil, err
 	}
 	info.Number = n
-	cfg, err := settext.Parse(bytes.NewReader(text))
-	if err != nil {
-		return nil, fmt.Errorf("stored config does not parse: %w", err)
-	}
-	return &Revision{Info: info, Config: cfg}, nil
+	cfg, skipped := settext.ParseLenient(bytes.NewReader(text))
+	return &Revision{Info: info, Config: cfg, Skipped: skipped}, nil
 }
 
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }

@@ -57,6 +57,11 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	rows = append(rows, cfRows...)
+	upRows, err := upgradeRows(*out)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, upRows...)
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tvalue\tgoal")
