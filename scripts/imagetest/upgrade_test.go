@@ -124,6 +124,20 @@ func (b *upgradeBoard) waitBoot() string {
 	return m[1]
 }
 
+// waitAddress waits until init has applied the config's eth0 address: a
+// board that just booted takes a moment, and an upgrade URL is
+// unreachable before it.
+func (b *upgradeBoard) waitAddress(addr string) {
+	b.t.Helper()
+	var out string
+	for deadline := time.Now().Add(bootTimeout); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if out = b.run("show interfaces"); strings.Contains(out, addr) {
+			return
+		}
+	}
+	b.t.Fatalf("eth0 never got %s:\n%s", addr, out)
+}
+
 func (b *upgradeBoard) kill() {
 	if b.vm != nil {
 		b.vm.Stop()
@@ -330,6 +344,7 @@ func TestUpgradeRefusedGoodAndBroken(t *testing.T) {
 		if out := b.run("show configuration system description"); !strings.Contains(out, "keep-me") {
 			t.Fatalf("%s: config lost: %s", br.name, out)
 		}
+		b.waitAddress("10.0.2.15/24")
 	}
 
 	// A good firmware of another version.
