@@ -205,3 +205,11 @@ func (d *daemon) watchPeer(leaf *x509.Certificate, intermediates []*x509.Certifi
 		f.Watch(leaf, intermediates)
 	}
 }
+
+// Rekey implements control.RekeyService.
+func (d *daemon) Rekey(peer string, kind ike.RekeyKind) error {
+	if e := d.current(); e != nil {
+		return e.Rekey(peer, kind)
+	}
+	return fmt.Errorf("rekey %s: %w", peer, errNoPeers)
+}

@@ -40,6 +40,9 @@ func consoleCommands() []string {
 	for _, c := range []string{"cat", "dmesg", "free", "gosh", "ip", "ls", "mount", "ping", "ps", "umount", "uname"} {
 		cmds = append(cmds, core+c)
 	}
+	// kill and pidof: an admin (and the no-loss tests) stops or crashes a
+	// service from the shell; init restarts it.
+	cmds = append(cmds, core+"kill", core+"pidof")
 	return cmds
 }
 

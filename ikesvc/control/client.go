@@ -99,3 +99,10 @@ func (c *Client) Terminate(ctx context.Context, peer string) error {
 	_, err := c.call(ctx, Request{Cmd: CmdTerminate, Peer: peer})
 	return err
 }
+
+// Rekey asks for a rekey of a peer's SAs now: kind is child (every
+// CHILD_SA), ike (the IKE SA) or reauth (a new IKE SA with IKE_AUTH).
+func (c *Client) Rekey(ctx context.Context, peer, kind string) error {
+	_, err := c.call(ctx, Request{Cmd: CmdRekey, Peer: peer, Kind: kind})
+	return err
+}

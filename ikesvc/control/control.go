@@ -3,6 +3,7 @@
 // in the CLI and `ikesvc -control SOCKET show` use its Client.
 //
 //	request:  {"cmd":"show"} | {"cmd":"crls"} | {"cmd":"initiate","peer":"gw2"} | {"cmd":"terminate","peer":"gw2"}
+//	          | {"cmd":"rekey","peer":"gw2","kind":"child|ike|reauth"}
 //	response: {"sas":[...]} on success of show, {"crl_fetch":{"enabled":true,"urls":[...]}} of crls,
 //	          {} on success otherwise, {"error":"..."} on failure
 package control
@@ -26,12 +27,14 @@ const (
 	CmdCRLs      = "crls"
 	CmdInitiate  = "initiate"
 	CmdTerminate = "terminate"
+	CmdRekey     = "rekey"
 )
 
 // Request is one line from a client.
 type Request struct {
 	Cmd  string `json:"cmd"`
 	Peer string `json:"peer,omitempty"`
+	Kind string `json:"kind,omitempty"` // of rekey: child, ike or reauth
 }
 
 // Response is one line to a client.
@@ -55,6 +58,12 @@ type CRLFetch struct {
 // daemon); crls answers "not enabled" for a Service that does not.
 type CRLService interface {
 	CRLFetchStatus() CRLFetch
+}
+
+// RekeyService is implemented by a Service that can rekey a peer's SAs on
+// request (ikesvc's daemon); rekey answers "not supported" otherwise.
+type RekeyService interface {
+	Rekey(peer string, kind ike.RekeyKind) error
 }
 
 // Service is what the socket controls; *ike.Engine implements it.

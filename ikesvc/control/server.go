@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"alixsec.dev/ikesvc/ike"
 )
 
 // Listen opens the unix socket at path, replacing a stale socket file left
@@ -104,8 +106,14 @@ func handle(ctx context.Context, svc Service, req Request) Response {
 		err = svc.Initiate(req.Peer)
 	case CmdTerminate:
 		err = svc.Terminate(req.Peer)
+	case CmdRekey:
+		if rs, ok := svc.(RekeyService); ok {
+			err = rs.Rekey(req.Peer, ike.RekeyKind(req.Kind))
+		} else {
+			err = fmt.Errorf("rekey %s: not supported by this service", req.Peer)
+		}
 	default:
-		err = fmt.Errorf("unknown command %q (want show, crls, initiate or terminate)", req.Cmd)
+		err = fmt.Errorf("unknown command %q (want show, crls, initiate, terminate or rekey)", req.Cmd)
 	}
 	if err != nil {
 		return Response{Error: err.Error()}
