@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -62,7 +64,12 @@ func (sh *Shell) ping(args []string) error {
 		}
 	}
 	opts.Uptime, _ = readUptimePrecise(sh.env.ProcRoot)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(opts.Count)*opts.Interval+replyWait+2*time.Second)
+	// SIGINT or SIGTERM stops the sending and prints the statistics, as
+	// Ctrl-C does to iputils' ping (a ping run from the shell in the
+	// background is stopped with kill -INT).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(opts.Count)*opts.Interval+time.Second)
 	defer cancel()
 	return sh.env.Ping(ctx, sh.out, args[0], opts)
 }
@@ -140,17 +147,32 @@ func pingEvery(ctx context.Context, w io.Writer, host string, opts PingOptions) 
 		}
 		return fmt.Sprintf("[%.3f] ", (opts.Uptime + sentAt[seq].Sub(start)).Seconds())
 	}
-	// expire declares lost what waited longer than wait (all of it at
-	// the end).
-	expire := func(now time.Time, all bool) {
+	// expire declares lost what waited longer than wait. In quiet mode a
+	// run of losses prints a line when it starts and one when it ends, so
+	// that a long outage stays two lines on the console.
+	runFirst, runLast := 0, 0
+	endRun := func() {
+		if quiet && runLast > runFirst {
+			fmt.Fprintf(w, "%sicmp_seq=%d-%d: no reply (%d lost)\n", stamp(runFirst), runFirst, runLast, runLast-runFirst+1)
+		}
+		runFirst, runLast = 0, 0
+	}
+	expire := func(now time.Time) {
 		for ; oldest <= sent; oldest++ {
 			if answered[oldest] {
+				endRun()
 				continue
 			}
-			if !all && now.Sub(sentAt[oldest]) < wait {
+			if now.Sub(sentAt[oldest]) < wait {
 				return
 			}
 			lost = append(lost, oldest)
+			if quiet && runFirst != 0 && runLast == oldest-1 {
+				runLast = oldest
+				continue
+			}
+			endRun()
+			runFirst, runLast = oldest, oldest
 			fmt.Fprintf(w, "%sicmp_seq=%d: no reply\n", stamp(oldest), oldest)
 		}
 	}
@@ -158,9 +180,12 @@ func pingEvery(ctx context.Context, w io.Writer, host string, opts PingOptions) 
 	defer next.Stop()
 	check := time.NewTicker(min(opts.Interval, 100*time.Millisecond))
 	defer check.Stop()
-	for oldest <= opts.Count && ctx.Err() == nil {
+	// ctx ends the sending early (Ctrl-C, kill -INT); the replies to what
+	// was sent are still awaited, so that stopping loses nothing.
+	sending, stop := next.C, ctx.Done()
+	for sending != nil || oldest <= sent {
 		select {
-		case <-next.C:
+		case <-sending:
 			sent++
 			sentAt[sent] = time.Now()
 			if _, err := conn.WriteTo(echoRequest(echoType, id, uint16(sent), dst.IP.To4() != nil), dst); err != nil && !quiet {
@@ -170,6 +195,8 @@ func pingEvery(ctx context.Context, w io.Writer, host string, opts PingOptions) 
 				// On schedule from the start: a late wake-up does not
 				// stretch the interval of the requests after it.
 				next.Reset(time.Until(start.Add(time.Duration(sent) * opts.Interval)))
+			} else {
+				sending = nil
 			}
 		case r := <-replies:
 			seq := int(r.seq)
@@ -183,11 +210,12 @@ func pingEvery(ctx context.Context, w io.Writer, host string, opts PingOptions) 
 				fmt.Fprintf(w, "%d bytes from %s: icmp_seq=%d time=%.3f ms\n", r.n, dst, seq, float64(rtt.Microseconds())/1000)
 			}
 		case <-check.C:
-		case <-ctx.Done():
+		case <-stop:
+			sending, stop = nil, nil
 		}
-		expire(time.Now(), false)
+		expire(time.Now())
 	}
-	expire(time.Now(), true)
+	endRun()
 	loss := 100 * float64(sent-received) / float64(max(sent, 1))
 	fmt.Fprintf(w, "--- %s ping statistics ---\n%d packets transmitted, %d received, %g%% packet loss, %d lost\n", dst, sent, received, loss, len(lost))
 	if len(lost) > 0 && quiet {

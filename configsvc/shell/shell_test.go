@@ -352,6 +352,26 @@ func TestPingLoopback(t *testing.T) {
 	}
 }
 
+// TestPingStopLosesNothing: stopping the sending (kill -INT) still waits
+// for the replies to what was sent.
+func TestPingStopLosesNothing(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := pingEvery(ctx, &out, "127.0.0.1", PingOptions{Count: 1000, Interval: 10 * time.Millisecond})
+	if err != nil && strings.Contains(err.Error(), "opening raw ICMP socket") {
+		t.Skipf("no raw sockets here: %v", err)
+	}
+	var sent, received, lost int
+	if _, scanErr := fmt.Sscanf(out.String()[strings.Index(out.String(), "statistics ---\n")+len("statistics ---\n"):],
+		"%d packets transmitted, %d received, 0%% packet loss, %d lost", &sent, &received, &lost); err != nil || scanErr != nil {
+		t.Fatalf("ping: %v, %v:\n%s", err, scanErr, out.String())
+	}
+	if sent < 10 || sent > 100 || received != sent || lost != 0 {
+		t.Errorf("stopped after 300 ms: %d sent, %d received, %d lost:\n%s", sent, received, lost, out.String())
+	}
+}
+
 // TestPingCountsLosses pings from a network namespace of its own, where
 // nothing is up and so nothing answers: every request is accounted for as
 // lost, each with its uptime stamp.
@@ -377,7 +397,7 @@ func TestPingCountsLosses(t *testing.T) {
 	if err == nil {
 		t.Fatalf("ping in an empty namespace succeeded:\n%s", out.String())
 	}
-	for _, w := range []string{"[100.0", "] icmp_seq=1: no reply", "icmp_seq=5: no reply", "5 packets transmitted, 0 received, 100% packet loss, 5 lost", "lost icmp_seq: 1-5"} {
+	for _, w := range []string{"[100.0", "] icmp_seq=1: no reply\n", "] icmp_seq=1-5: no reply (5 lost)\n", "5 packets transmitted, 0 received, 100% packet loss, 5 lost", "lost icmp_seq: 1-5"} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("output lacks %q:\n%s", w, out.String())
 		}
