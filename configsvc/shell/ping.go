@@ -97,6 +97,12 @@ func icmpPing(ctx context.Context, w io.Writer, host string, opts PingOptions) e
 	return pingEvery(ctx, w, host, opts)
 }
 
+// Ping is the CLI's ping for other programs: the benchmarks measure a
+// strongSwan peer on the host with the same accounting as the boards.
+func Ping(ctx context.Context, w io.Writer, host string, opts PingOptions) error {
+	return pingEvery(ctx, w, host, opts)
+}
+
 // echoReply is one matching reply, as the reading goroutine saw it.
 type echoReply struct {
 	seq uint16
