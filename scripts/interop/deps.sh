@@ -16,6 +16,8 @@
 #   tshark                          decode captures (wireshark-common asks
 #                                   about non-root capture; pre-seeded below)
 #   iproute2, util-linux            ip netns / veth, unshare / nsenter
+#   nftables                        nft: the no-loss bench drops plaintext
+#                                   pings between two charons
 # /usr/lib/ipsec/charon (package strongswan-charon) works too, but is not
 # needed: the harness prefers charon-systemd and falls back to it.
 set -euo pipefail
@@ -23,7 +25,7 @@ set -euo pipefail
 packages=(
 	charon-systemd strongswan-swanctl
 	libstrongswan-standard-plugins libstrongswan-extra-plugins libcharon-extra-plugins
-	strongswan-pki tshark iproute2 util-linux
+	strongswan-pki tshark iproute2 util-linux nftables
 )
 
 missing=()

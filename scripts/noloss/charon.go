@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -61,6 +63,14 @@ func CharonRestart(ctx context.Context, repoRoot, dir string, pki *interop.PKI) 
 		ini.Stop()
 		return PingLog{}, fmt.Errorf("initiate: %w\n%s", err, out)
 	}
+	// Only protected pings count: while no charon holds SAs, neither
+	// namespace has policies and ICMP would pass in the clear (the boards
+	// keep their policies, and drop such packets). sun drops echo
+	// requests that arrive on the veth instead of libipsec's TUN device.
+	if _, err := runWithInput(ctx, noPlaintextPing(interop.LinkName), "ip", "netns", "exec", pair.B.NS, "nft", "-f", "-"); err != nil {
+		ini.Stop()
+		return PingLog{}, err
+	}
 	// The ping runs 8 s; the restart begins after 2 s.
 	var log bytes.Buffer
 	done := make(chan error, 1)
@@ -87,6 +97,29 @@ func CharonRestart(ctx context.Context, repoRoot, dir string, pki *interop.PKI) 
 }
 
 var errNoReplies = errors.New("no replies")
+
+// noPlaintextPing is an nftables ruleset dropping echo requests that
+// arrive on link in the clear.
+func noPlaintextPing(link string) string {
+	return `table inet noloss {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		iifname "` + link + `" icmp type echo-request drop
+	}
+}
+`
+}
+
+// runWithInput runs a command with input on its standard input.
+func runWithInput(ctx context.Context, input, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
 
 // pingInNamespace runs the CLI's quiet ping (10 ms) of dst count times
 // from the network namespace ns. The socket is made on a thread moved
