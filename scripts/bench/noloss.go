@@ -59,12 +59,15 @@ func nolossRows(out string, logf func(string, ...any)) ([]row, error) {
 		return nil, fmt.Errorf("no-loss sequence: %w", err)
 	}
 	for _, res := range f.Modes {
-		lost, ran := res.LostBy()
+		lost, ran, stuck := res.LostBy()
 		rows = append(rows, row{fmt.Sprintf("%s: lost before any event (%v)", res.Peer.Mode, res.Quiet), fmt.Sprint(res.Baseline), "0"})
 		for _, kind := range noloss.Kinds {
 			value := fmt.Sprintf("%d lost in %d", lost[kind], ran[kind])
-			if ran[kind] == 0 {
+			switch {
+			case ran[kind] == 0:
 				value = "not supported"
+			case stuck[kind] > 0:
+				value = fmt.Sprintf(">= %d lost in %d (%d not healed within %v: SA cleared by hand)", lost[kind], ran[kind], stuck[kind], noloss.HealAfter)
 			}
 			rows = append(rows, row{fmt.Sprintf("%s: %s (10 ms pings)", res.Peer.Mode, kind), value, "0"})
 		}

@@ -30,7 +30,8 @@ type churnPeer struct {
 func Churn(seed uint64, n int, real Peer, local, remote netip.Addr) []string {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	peers := map[string]*churnPeer{}
-	hasProposal := map[string]bool{} // "peer ike-proposal"
+	// "peer ike-proposal": whether the peer has one (Peer.Lines sets both).
+	hasProposal := map[string]bool{real.Name + " ike-proposal": true, real.Name + " esp-proposal": true}
 	realTunnel := real.Mode == "tunnel"
 	next := 0
 	lines := []string{"configure"}

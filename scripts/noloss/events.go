@@ -106,9 +106,8 @@ func waitFor(what string, timeout, interval time.Duration, cond func() (bool, er
 	}
 }
 
-// eventTimeout bounds how long one event may take to settle (an ikesvc
-// that drops the SAs is healed only by the peer's DPD and a new
-// handshake, which the baseline figures measure).
+// eventTimeout bounds how long one event's own action may take (a rekey
+// to finish, a service to run again).
 const eventTimeout = 150 * time.Second
 
 // do performs ev and waits until what it started has finished: the rekey
@@ -118,11 +117,7 @@ func (r *run) do(ev Event, n int) error {
 	switch ev.Kind {
 	case ChildRekey, IKERekey, Reauth:
 		kind := map[string]string{ChildRekey: "child", IKERekey: "ike", Reauth: "reauth"}[ev.Kind]
-		show, err := s.CLI("show ipsec sa")
-		if err != nil {
-			return err
-		}
-		before := parseSPIs(show)
+		before := parseSPIs(r.last[ev.Board])
 		if out, err := s.CLI("request ipsec rekey " + r.peer.Name + " " + kind); err != nil {
 			if strings.Contains(out, "not implemented") || strings.Contains(out, "unknown command") {
 				return fmt.Errorf("%w: %s", errUnsupported, strings.TrimSpace(out))

@@ -104,6 +104,8 @@ func checkResult(t *testing.T, res *Result) {
 		switch {
 		case e.Unsupported():
 			t.Errorf("%s: %s on %s: %v", mode, e.Kind, e.Board, e.Err)
+		case e.Stuck:
+			t.Errorf("%s: %s on %s: traffic did not come back by itself within %v (%d lost until moon cleared the SA)", mode, e.Kind, e.Board, HealAfter, e.Lost)
 		case e.Lost != 0:
 			t.Errorf("%s: %s on %s lost %d packets (%.2f s at 10 ms)", mode, e.Kind, e.Board, e.Lost, float64(e.Lost)*PingInterval.Seconds())
 		}

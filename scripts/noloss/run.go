@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"alixsec.dev/scripts/qemu"
 )
 
 // PingInterval is the issue's rate: one echo request every 10 ms.
@@ -18,6 +20,7 @@ type EventResult struct {
 	Took  time.Duration // until it settled: SAs up, pings passing
 	Lost  int
 	Err   error // errUnsupported-wrapped when the firmware refused it
+	Stuck bool  // its effects did not heal by themselves within HealAfter
 }
 
 // Unsupported reports whether the firmware refused the event as not
@@ -34,17 +37,21 @@ type Result struct {
 }
 
 // LostBy sums the losses per event kind, and counts the events of each
-// kind that ran (were not refused).
-func (r *Result) LostBy() (lost, ran map[string]int) {
-	lost, ran = map[string]int{}, map[string]int{}
+// kind that ran (were not refused) and those that did not heal by
+// themselves (their loss is a lower bound).
+func (r *Result) LostBy() (lost, ran, stuck map[string]int) {
+	lost, ran, stuck = map[string]int{}, map[string]int{}, map[string]int{}
 	for _, e := range r.Events {
 		if e.Unsupported() {
 			continue
 		}
 		lost[e.Kind] += e.Lost
 		ran[e.Kind]++
+		if e.Stuck {
+			stuck[e.Kind]++
+		}
 	}
-	return lost, ran
+	return lost, ran, stuck
 }
 
 // run is one pass through the events.
@@ -53,6 +60,7 @@ type run struct {
 	peer   Peer
 	target netip.Addr // sun's protected address; moon pings it
 	logf   func(string, ...any)
+	last   map[string]string // each board's last `show ipsec sa` when settled
 }
 
 // Pinger is a background `ping ADDR interval 10` of the CLI on a board,
@@ -129,7 +137,10 @@ func contains(xs []int, x int) bool {
 // and pings pass. Each loss counts against the event in whose window its
 // request was sent. peer must be ESTABLISHED.
 func Run(moon, sun *Shell, peer Peer, target netip.Addr, events []Event, quiet time.Duration, logf func(string, ...any)) (*Result, error) {
-	r := &run{shells: map[string]*Shell{"moon": moon, "sun": sun}, peer: peer, target: target, logf: logf}
+	r := &run{shells: map[string]*Shell{"moon": moon, "sun": sun}, peer: peer, target: target, logf: logf, last: map[string]string{}}
+	if err := r.settle(eventTimeout); err != nil {
+		return nil, err
+	}
 	pinger, err := StartPinger(moon, target, PingInterval, "/tmp/ping-"+peer.Name+".log")
 	if err != nil {
 		return nil, err
@@ -147,11 +158,12 @@ func Run(moon, sun *Shell, peer Peer, target netip.Addr, events []Event, quiet t
 		if err != nil && !errors.Is(err, errUnsupported) {
 			return res, fmt.Errorf("%s on %s: %w", ev.Kind, ev.Board, err)
 		}
-		if serr := r.settle(); serr != nil {
+		stuck, serr := r.settleOrHeal()
+		if serr != nil {
 			return res, fmt.Errorf("after %s on %s: %w", ev.Kind, ev.Board, serr)
 		}
 		starts = append(starts, t0)
-		res.Events = append(res.Events, EventResult{Event: ev, Start: t0, Took: time.Since(began), Err: err})
+		res.Events = append(res.Events, EventResult{Event: ev, Start: t0, Took: time.Since(began), Err: err, Stuck: stuck})
 		logf("%s: %s on %s at uptime %.2f s: settled in %v%s", peer.Mode, ev.Kind, ev.Board, t0, time.Since(began).Round(100*time.Millisecond), errSuffix(err))
 	}
 	pl, out, err := pinger.Stop()
@@ -175,16 +187,45 @@ func errSuffix(err error) string {
 	return " (" + err.Error() + ")"
 }
 
+// HealAfter is how long settle waits for an event's effects to heal by
+// themselves; then moon clears and re-initiates the SA (the admin's way
+// out), and the event is marked Stuck.
+const HealAfter = 30 * time.Second
+
 // settle waits until both boards show the SA and pings pass from moon.
-func (r *run) settle() error {
-	if err := WaitEstablished([]*Shell{r.shells["moon"], r.shells["sun"]}, r.peer, eventTimeout); err != nil {
-		return err
-	}
+// One CLI run on moon shows the SAs and probes with 5 pings, one on sun
+// shows its SAs: every program started costs seconds under emulation.
+func (r *run) settle(timeout time.Duration) error {
+	re := qemu.Established(r.peer.Name, r.peer.Mode)
 	probe := fmt.Sprintf("ping %s count 5 interval 20", r.target)
-	return waitFor("pings passing from moon", eventTimeout, time.Second, func() (bool, error) {
-		// A probe without replies prints "% no replies": the output, not
-		// the error, says whether pings pass.
-		out, _ := r.shells["moon"].CLI(probe)
-		return strings.Contains(out, "5 packets transmitted, 5 received"), nil
+	return waitFor("both boards show the SA and pings pass from moon", timeout, time.Second, func() (bool, error) {
+		mout, err := r.shells["moon"].CLI("show ipsec sa", probe)
+		var cliErr *CLIError
+		if err != nil && !errors.As(err, &cliErr) {
+			return false, err
+		}
+		if !re.MatchString(mout) || !strings.Contains(mout, "5 packets transmitted, 5 received") {
+			return false, nil
+		}
+		sout, err := r.shells["sun"].CLI("show ipsec sa")
+		if err != nil || !re.MatchString(sout) {
+			return false, err
+		}
+		r.last["moon"], r.last["sun"] = mout, sout
+		return true, nil
 	})
+}
+
+// settleOrHeal settles; an event whose effects outlast HealAfter is
+// healed by clearing the SA on moon (start-action start initiates anew)
+// and reported stuck.
+func (r *run) settleOrHeal() (stuck bool, err error) {
+	if err := r.settle(HealAfter); err == nil {
+		return false, nil
+	}
+	r.logf("%s: not healed by itself within %v: clear ipsec sa %s and initiate it on moon", r.peer.Mode, HealAfter, r.peer.Name)
+	if _, err := r.shells["moon"].CLI("clear ipsec sa "+r.peer.Name, "request ipsec initiate "+r.peer.Name); err != nil {
+		return true, err
+	}
+	return true, r.settle(eventTimeout)
 }

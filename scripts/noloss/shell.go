@@ -25,8 +25,10 @@ var shellDone = regexp.MustCompile(`(?s)^(.*?)@@rc=(\d+)\r?\n\$ `)
 
 // EnterShell types `start shell` in the board's CLI.
 func EnterShell(b *qemu.Board) (*Shell, error) {
-	if err := b.VM.Type("start shell"); err != nil {
-		return nil, err
+	// Wait for the shell's prompt before typing more: what the CLI has
+	// read ahead would be lost to the shell.
+	if _, err := b.VM.Command("start shell", qemu.CommandTimeout); err != nil {
+		return nil, fmt.Errorf("board %s: start shell: %w", b.Name, err)
 	}
 	s := &Shell{B: b, Timeout: qemu.CommandTimeout}
 	// The first status marker proves the shell is reading.
@@ -91,14 +93,26 @@ func (s *Shell) CLI(lines ...string) (string, error) {
 		return out, err
 	}
 	if e := cliErr.FindString(out); e != "" {
-		return out, fmt.Errorf("board %s: %q: %s", s.B.Name, lines, e)
+		return out, &CLIError{Board: s.B.Name, Lines: lines, Line: e}
 	}
 	return out, nil
 }
 
-// Uptime reads the board's /proc/uptime in seconds.
+// CLIError is an error line of the CLI (as opposed to a shell that did not
+// answer).
+type CLIError struct {
+	Board string
+	Lines []string
+	Line  string
+}
+
+func (e *CLIError) Error() string { return fmt.Sprintf("board %s: %q: %s", e.Board, e.Lines, e.Line) }
+
+// Uptime reads the board's /proc/uptime in seconds (with the shell's
+// read builtin: every program the shell starts is the whole busybox,
+// which takes a while to start under emulation).
 func (s *Shell) Uptime() (float64, error) {
-	out, err := s.Run("cat /proc/uptime")
+	out, err := s.Run("read u rest < /proc/uptime; echo $u")
 	if err != nil {
 		return 0, err
 	}
@@ -109,10 +123,11 @@ func (s *Shell) Uptime() (float64, error) {
 	return strconv.ParseFloat(f[0], 64)
 }
 
-// PIDs returns the process IDs of the program named name (pidof); none is
-// not an error.
+// PIDs returns the process IDs of the program named name, from
+// /proc/*/comm with shell builtins (no program started); none is not an
+// error.
 func (s *Shell) PIDs(name string) ([]int, error) {
-	out, _, err := s.run("pidof " + name)
+	out, err := s.Run(`for d in /proc/[0-9]*; do read c < $d/comm; [ "$c" = ` + name + ` ] && echo ${d#/proc/}; done; true`)
 	if err != nil {
 		return nil, err
 	}

@@ -222,8 +222,8 @@ func rebootMoon(pair *Pair, shells []*Shell, pe Peer, logf func(string, ...any))
 		}
 	}
 	kernelStart := ups[1] - ups[0]
-	r := &run{shells: map[string]*Shell{"moon": moon, "sun": sun}, peer: pe, target: Sun4, logf: logf}
-	if err := r.settle(); err != nil {
+	r := &run{shells: map[string]*Shell{"moon": moon, "sun": sun}, peer: pe, target: Sun4, logf: logf, last: map[string]string{}}
+	if _, err := r.settleOrHeal(); err != nil {
 		return 0, err
 	}
 	pl, out, err := pinger.Stop()
@@ -350,7 +350,7 @@ func kernelDiff(s *Shell, pe Peer, local, remote netip.Addr) ([]string, error) {
 	for _, c := range []struct {
 		cmd  string
 		want []XfrmEntry
-	}{{"ip xfrm state", wantStates}, {"ip xfrm policy", wantPolicies}} {
+	}{{"ip xfrm state list", wantStates}, {"ip xfrm policy list", wantPolicies}} {
 		dump, err := s.Run(c.cmd)
 		if err != nil {
 			return nil, err
