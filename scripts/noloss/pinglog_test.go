@@ -50,3 +50,4 @@ func TestAttribute(t *testing.T) {
 		}
 	}
 }
+
