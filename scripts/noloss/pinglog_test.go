@@ -50,4 +50,3 @@ func TestAttribute(t *testing.T) {
 		}
 	}
 }
-
