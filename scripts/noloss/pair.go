@@ -81,6 +81,70 @@ func (p *Pair) PowerOn() error {
 	return qemu.Each(p.Boards(), (*qemu.Board).WaitBoot)
 }
 
+// clockSkew checks a booted board's clock against the host's: under a
+// heavily loaded host the guest kernel sometimes calibrates its TSC wrong
+// and its time runs several times too fast, which breaks every timeout
+// in the guest (and every figure). It returns the guest seconds per host
+// second, from `show system` uptimes (whole seconds) 5 s apart.
+func clockSkew(b *qemu.Board) (float64, error) {
+	read := func() (time.Duration, time.Time, error) {
+		out, err := b.Run("show system")
+		at := time.Now()
+		if err != nil {
+			return 0, at, err
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(l, "uptime:"); ok {
+				d, err := time.ParseDuration(strings.TrimSpace(v))
+				return d, at, err
+			}
+		}
+		return 0, at, fmt.Errorf("board %s: no uptime in show system:\n%s", b.Name, out)
+	}
+	u1, t1, err := read()
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(6 * time.Second)
+	u2, t2, err := read()
+	if err != nil {
+		return 0, err
+	}
+	return (u2 - u1).Seconds() / t2.Sub(t1).Seconds(), nil
+}
+
+// PowerOnChecked is PowerOn, repeated (up to 3 times) while a board's
+// clock runs more than 50% off the host's.
+func (p *Pair) PowerOnChecked(logf func(string, ...any)) error {
+	for try := 1; ; try++ {
+		if err := p.PowerOn(); err != nil {
+			return err
+		}
+		var ratio [2]float64
+		err := qemu.Each(p.Boards(), func(b *qemu.Board) error {
+			r, err := clockSkew(b)
+			ratio[map[*qemu.Board]int{p.Moon: 0, p.Sun: 1}[b]] = r
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		bad := ""
+		for i, b := range p.Boards() {
+			if r := ratio[i]; r > 1.5 || r < 0.67 {
+				bad += fmt.Sprintf(" %s runs at %.1fx real time;", b.Name, r)
+			}
+		}
+		if bad == "" {
+			return nil
+		}
+		if try == 3 {
+			return fmt.Errorf("guest clocks wrong after 3 boots (host too loaded?):%s", bad)
+		}
+		logf("guest clock wrong (TSC calibrated under host load?):%s booting again", bad)
+	}
+}
+
 // PowerCut kills both QEMUs (the power cord, not a shutdown).
 func (p *Pair) PowerCut() {
 	for _, b := range p.Boards() {
