@@ -56,7 +56,7 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 imagetest:
-	ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -p 1 -count=1 -v -timeout 30m ./scripts/imagetest/ ./scripts/ipsectest/ ./scripts/pkitest/
+	ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -p 1 -count=1 -v -timeout 30m ./scripts/imagetest/ ./scripts/ipsectest/ ./scripts/pkitest/ ./scripts/noloss/
 
 ## bench: sizes, boot time, memory and CF writes of the firmware in QEMU;
 ## IKE handshakes/s of ikesvc vs charon and instructions per handshake (386)
