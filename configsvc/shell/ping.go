@@ -223,7 +223,7 @@ func pingEvery(ctx context.Context, w io.Writer, host string, opts PingOptions) 
 	}
 	endRun()
 	loss := 100 * float64(sent-received) / float64(max(sent, 1))
-	fmt.Fprintf(w, "--- %s ping statistics ---\n%d packets transmitted, %d received, %g%% packet loss, %d lost\n", dst, sent, received, loss, len(lost))
+	fmt.Fprintf(w, "--- %s ping statistics ---\n%d packets transmitted, %d received, %.4g%% packet loss, %d lost\n", dst, sent, received, loss, len(lost))
 	if len(lost) > 0 && quiet {
 		fmt.Fprintf(w, "lost icmp_seq: %s\n", seqRanges(lost))
 	}
