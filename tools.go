@@ -21,5 +21,6 @@ import (
 	_ "github.com/vishvananda/netlink"
 	_ "go.etcd.io/bbolt"
 	_ "golang.org/x/crypto/chacha20poly1305"
+	_ "golang.org/x/crypto/ssh"
 	_ "golang.org/x/term"
 )

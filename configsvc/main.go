@@ -28,10 +28,11 @@ import (
 	"alixsec.dev/configsvc/server"
 	"alixsec.dev/configsvc/settext"
 	"alixsec.dev/configsvc/store"
+	"alixsec.dev/init/svclog"
 )
 
 func main() {
-	logger := log.New(os.Stderr, "configsvc: ", 0)
+	logger := svclog.New(os.Stderr, "configsvc", os.Getenv)
 	if err := run(os.Args[1:], logger); err != nil {
 		logger.Fatal(err)
 	}
@@ -58,6 +59,13 @@ func run(args []string, logger *log.Logger) error {
 		return err
 	}
 	srv := server.New(st, logger.Printf)
+	// The SSH host key is made on first boot, whether or not SSH is on,
+	// so its fingerprint is known before the first login.
+	if _, fp, err := srv.HostKey(); err != nil {
+		logger.Printf("ssh host key: %v", err)
+	} else {
+		logger.Printf("ssh host key %s", fp)
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

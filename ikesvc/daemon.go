@@ -14,6 +14,7 @@ import (
 	"alixsec.dev/ikesvc/ike"
 	"alixsec.dev/ikesvc/kernel"
 	"alixsec.dev/ikesvc/pki"
+	"alixsec.dev/ikesvc/statefile"
 )
 
 // daemon owns the engine, which exists from the first configuration with
@@ -26,6 +27,12 @@ type daemon struct {
 	port      uint16
 	nattPort  uint16
 	localAddr func(netip.Addr) (netip.Addr, error)
+	keysDir   string // -save-keys DIR; empty: save-keys writes to defaultKeysDir
+	// state keeps the engine's state across restarts (restart.go); nil:
+	// no state, SAs are deleted on exit.
+	state    *statefile.File
+	stateErr string // last save failure, logged once
+	cleared  bool   // noPeersAtStart ran
 
 	mu       sync.Mutex
 	engine   *ike.Engine
@@ -56,31 +63,37 @@ func (d *daemon) apply(c *model.Config, source string) error {
 	defer d.mu.Unlock()
 	if d.engine == nil {
 		if len(s.peers) == 0 {
+			d.noPeersAtStart()
 			return nil
 		}
-		e, err := ike.New(ike.Config{
+		cfg := ike.Config{
 			Transport: d.transport, Kernel: d.kern, Trust: s.trust, Creds: s.creds,
 			Port: d.port, NATTPort: d.nattPort, LocalAddr: d.localAddr,
 			Log:              ike.Logger{Verbosef: d.verbosef, Errorf: d.logf},
 			PeerCertificates: d.watchPeer,
-		})
+		}
+		if d.state != nil {
+			cfg.SaveState = d.saveState
+		}
+		e, err := ike.New(cfg)
 		if err != nil {
 			return fmt.Errorf("%s: %w", source, err)
 		}
+		d.restore(e)
 		d.engine, d.credsKey = e, s.credsKey
 	} else if len(s.peers) > 0 && s.credsKey != d.credsKey {
 		if err := d.engine.SetCredentials(s.trust, s.creds); err != nil {
 			return fmt.Errorf("%s: %w", source, err)
 		}
 		d.credsKey = s.credsKey
-		d.logf("ikesvc: %s: new trust store and credentials", source)
+		d.logf("%s: new trust store and credentials", source)
 	}
 	changed, err := d.engine.SetPeers(s.peers)
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
 	if len(changed) > 0 {
-		d.logf("ikesvc: %s: peers (re)configured: %s", source, strings.Join(changed, ", "))
+		d.logf("%s: peers (re)configured: %s", source, strings.Join(changed, ", "))
 	}
 	return nil
 }
@@ -119,6 +132,14 @@ func (d *daemon) Initiate(peer string) error {
 	return fmt.Errorf("initiate %s: %w", peer, errNoPeers)
 }
 
+// InitiateWait implements control.InitiateWaiter.
+func (d *daemon) InitiateWait(ctx context.Context, peer string) (ike.Outcome, error) {
+	if e := d.current(); e != nil {
+		return e.InitiateWait(ctx, peer)
+	}
+	return ike.Outcome{}, fmt.Errorf("initiate %s: %w", peer, errNoPeers)
+}
+
 // Terminate implements control.Service.
 func (d *daemon) Terminate(peer string) error {
 	if e := d.current(); e != nil {
@@ -127,7 +148,8 @@ func (d *daemon) Terminate(peer string) error {
 	return fmt.Errorf("terminate %s: %w", peer, errNoPeers)
 }
 
-// close deletes all SAs and uninstalls everything ikesvc put in the kernel.
+// close deletes all SAs and uninstalls everything ikesvc put in the
+// kernel; with a state file it leaves them for the next run instead.
 func (d *daemon) close() error {
 	if err := d.followCRLFetch(false, nil); err != nil {
 		return err
@@ -135,6 +157,10 @@ func (d *daemon) close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.engine == nil {
+		return nil
+	}
+	if d.state != nil {
+		d.engine.Detach()
 		return nil
 	}
 	return d.engine.Close()
@@ -151,7 +177,7 @@ func (d *daemon) followCRLFetch(on bool, s *settings) error {
 		d.fetchMu.Unlock()
 		if f != nil {
 			f.Close()
-			d.logf("ikesvc: crl-fetch off: fetched CRLs dropped from the next trust store")
+			d.logf("crl-fetch off: fetched CRLs dropped from the next trust store")
 		}
 		return nil
 	}
@@ -173,7 +199,7 @@ func (d *daemon) followCRLFetch(on bool, s *settings) error {
 			Revoked: func([]pki.Chain) {
 				if e := d.current(); e != nil {
 					if names := e.DeleteRevoked(); len(names) > 0 {
-						d.logf("ikesvc: fetched CRL revokes peer(s) %s: IKE SAs deleted", strings.Join(names, ", "))
+						d.logf("fetched CRL revokes peer(s) %s: IKE SAs deleted", strings.Join(names, ", "))
 					}
 				}
 			},

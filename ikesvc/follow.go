@@ -18,7 +18,7 @@ func follow(ctx context.Context, socket string, d *daemon) {
 	for ctx.Err() == nil {
 		c, err := api.Dial(socket)
 		if err != nil {
-			d.logf("ikesvc: %v; retrying in %v", err, followRedial)
+			d.logf("%v; retrying in %v", err, followRedial)
 			sleep(ctx, followRedial)
 			continue
 		}
@@ -26,7 +26,7 @@ func follow(ctx context.Context, socket string, d *daemon) {
 		for err == nil {
 			if snap.Revision != applied {
 				if aerr := d.apply(snap.Config, fmt.Sprintf("configsvc revision %d", snap.Revision)); aerr != nil {
-					d.logf("ikesvc: %v", aerr)
+					d.logf("%v", aerr)
 				}
 				applied = snap.Revision
 			}
@@ -34,7 +34,7 @@ func follow(ctx context.Context, socket string, d *daemon) {
 		}
 		c.Close()
 		if ctx.Err() == nil {
-			d.logf("ikesvc: following configsvc at %s: %v; reconnecting in %v", socket, err, followRedial)
+			d.logf("following configsvc at %s: %v; reconnecting in %v", socket, err, followRedial)
 			sleep(ctx, followRedial)
 		}
 	}

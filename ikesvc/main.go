@@ -1,9 +1,17 @@
 // Command ikesvc is the IKEv2 daemon: it negotiates IKE and CHILD SAs with
 // the configured peers and installs the ESP SAs and policies in the kernel.
 //
-//	ikesvc -config FILE -kernel netlink|memory -control SOCKET [-listen ADDR]
-//	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock
-//	ikesvc -control SOCKET show|crls|initiate PEER|terminate PEER
+//	ikesvc -config FILE -kernel netlink|memory|memory-file:PATH -control SOCKET [-listen ADDR] [-state FILE] [-save-keys DIR]
+//	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock -state /run/ikesvc.state
+//	ikesvc -control SOCKET show|crls|rekey PEER [child|ike|reauth]|terminate PEER|save-keys
+//	ikesvc -control SOCKET [-timeout 30s] initiate PEER
+//
+// With -state FILE (in RAM: tmpfs or ramfs) ikesvc survives its own
+// restart or crash without loss: the engine saves its IKE and CHILD SA
+// state there after every change, SIGTERM leaves the kernel's SAs and
+// policies installed and the peers untold, and the next start continues
+// the same SAs. Without -state, SIGTERM deletes every SA (and tells the
+// peers) and a start removes what an earlier run left in the kernel.
 //
 // Exit code 125 means "nothing to do, do not restart me": no ipsec peers in
 // -config and no configsvc to follow.
@@ -19,12 +27,14 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
-	"alixsec.dev/configsvc/settext"
 	"alixsec.dev/ikesvc/control"
 	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/statefile"
+	"alixsec.dev/init/svclog"
 )
 
 // exitDontRestart tells init to leave ikesvc stopped (gokrazy's convention).
@@ -38,9 +48,11 @@ func main() {
 }
 
 type options struct {
-	config, configsvc, kernel, control, listen string
-	port, nattPort                             uint
-	verbose                                    bool
+	config, configsvc, kernel, control, listen, state string
+	saveKeys                                          string
+	port, nattPort                                    uint
+	verbose                                           bool
+	timeout                                           time.Duration
 }
 
 // run is ikesvc until ctx ends (SIGINT or SIGTERM in main).
@@ -56,6 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.UintVar(&o.port, "port", 500, "IKE UDP `port` (ours and the peers')")
 	fs.UintVar(&o.nattPort, "natt-port", 4500, "NAT-T UDP `port` (ours and the peers')")
 	fs.BoolVar(&o.verbose, "v", false, "log every exchange, not only failures")
+	fs.StringVar(&o.saveKeys, "save-keys", "", "keep Wireshark's ikev2_decryption_table and esp_sa in `dir`, updated as SAs come and go (secret keys: debugging only)")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "initiate: how long to wait for the outcome (0: return once the handshake has started)")
+	fs.StringVar(&o.state, "state", "", "`file` in RAM (tmpfs) keeping the SA state across restarts of ikesvc")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -64,19 +79,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "ikesvc: a command (show, initiate PEER, terminate PEER) needs -control SOCKET and nothing else")
 			return 2
 		}
-		return runClient(o.control, fs.Args(), stdout, stderr)
+		return runClient(o.control, fs.Args(), o.timeout, stdout, stderr)
 	}
-	logger := log.New(stderr, "", log.LstdFlags)
+	logger := svclog.New(stderr, "ikesvc", os.Getenv)
 	if err := serve(ctx, o, logger); err != nil {
 		if errors.Is(err, errNoPeers) {
-			logger.Printf("ikesvc: %v in %s; not starting", err, o.config)
+			logger.Printf("%v in %s; not starting", err, o.config)
 			return exitDontRestart
 		}
-		logger.Printf("ikesvc: %v", err)
+		var fe fileError
+		if errors.As(err, &fe) {
+			// One line per problem, each naming the file and the item.
+			for _, l := range strings.Split(fe.err.Error(), "\n") {
+				logger.Printf("%s: %s", fe.file, l)
+			}
+			return 1
+		}
+		logger.Printf("%v", err)
 		return 1
 	}
 	return 0
 }
+
+// fileError is a -config FILE that does not load; err holds one problem
+// per line.
+type fileError struct {
+	file string
+	err  error
+}
+
+func (e fileError) Error() string { return e.file + ": " + e.err.Error() }
+func (e fileError) Unwrap() error { return e.err }
 
 func serve(ctx context.Context, o options, logger *log.Logger) error {
 	if (o.config == "") == (o.configsvc == "") {
@@ -97,7 +130,7 @@ func serve(ctx context.Context, o options, logger *log.Logger) error {
 	if o.verbose {
 		verbosef = logger.Printf
 	}
-	d := &daemon{logf: logf, verbosef: verbosef, port: uint16(o.port), nattPort: uint16(o.nattPort), localAddr: localAddrTowards}
+	d := &daemon{logf: logf, verbosef: verbosef, port: uint16(o.port), nattPort: uint16(o.nattPort), localAddr: localAddrTowards, keysDir: o.saveKeys}
 	if listen.IsValid() {
 		d.localAddr = func(netip.Addr) (netip.Addr, error) { return listen.Unmap(), nil }
 	}
@@ -106,18 +139,13 @@ func serve(ctx context.Context, o options, logger *log.Logger) error {
 		if err != nil {
 			return err
 		}
-		cfg, err := settext.Parse(f)
+		cfg, err := loadConfig(f, time.Now(), func(w error) { logger.Printf("%s: warning: %v", o.config, w) })
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %w", o.config, err)
+			return fileError{o.config, err}
 		}
 		if len(cfg.IPsec.Peers) == 0 {
 			return errNoPeers
-		}
-		// Parse the settings before touching sockets or the kernel, so a
-		// broken file fails fast with every error listed.
-		if _, err := settingsFrom(cfg); err != nil {
-			return fmt.Errorf("%s: %w", o.config, err)
 		}
 		return serveWith(ctx, o, d, listen, func() error { return d.apply(cfg, o.config) })
 	}
@@ -128,7 +156,8 @@ func serve(ctx context.Context, o options, logger *log.Logger) error {
 }
 
 // serveWith opens the kernel backend, the IKE sockets and the control
-// socket, runs start, and serves until ctx ends; it then deletes all SAs.
+// socket, runs start, and serves until ctx ends; it then deletes all SAs,
+// or, with a state file, leaves them to the next run.
 func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, start func() error) error {
 	var err error
 	switch o.kernel {
@@ -137,10 +166,21 @@ func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, sta
 	case "memory":
 		d.kern, err = kernel.NewMemory(kernel.DefaultOwnership(), time.Now)
 	default:
-		err = fmt.Errorf("-kernel %q: want netlink or memory", o.kernel)
+		if path, ok := strings.CutPrefix(o.kernel, "memory-file:"); ok && path != "" {
+			// Host tests of restarts: tables that outlive the process.
+			d.kern, err = kernel.NewMemoryFile(path, kernel.DefaultOwnership(), time.Now)
+			break
+		}
+		err = fmt.Errorf("-kernel %q: want netlink, memory or memory-file:PATH", o.kernel)
 	}
 	if err != nil {
 		return err
+	}
+	if o.state != "" {
+		if d.state, err = statefile.Open(o.state); err != nil {
+			d.kern.Close()
+			return err
+		}
 	}
 	defer d.kern.Close()
 	transport, err := listenUDP(listen, uint16(o.port), uint16(o.nattPort), d.logf)
@@ -176,9 +216,12 @@ func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, sta
 		controlDone <- nil
 	}
 	if err := start(); err != nil {
-		d.logf("ikesvc: %v", err)
+		d.logf("%v", err)
 	}
-	d.logf("ikesvc: running (IKE port %d, NAT-T port %d, kernel %s)", o.port, o.nattPort, o.kernel)
+	if o.saveKeys != "" {
+		go d.followKeys(ctx, o.saveKeys)
+	}
+	d.logf("running (IKE port %d, NAT-T port %d, kernel %s)", o.port, o.nattPort, o.kernel)
 	<-ctx.Done()
 	err = d.close()
 	transport.Close()
@@ -190,8 +233,9 @@ func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, sta
 }
 
 // runClient is the command-line mode for tests and shells.
-func runClient(socket string, args []string, stdout, stderr io.Writer) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func runClient(socket string, args []string, timeout time.Duration, stdout, stderr io.Writer) int {
+	// The socket answers at once, except initiate, which waits up to timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+timeout)
 	defer cancel()
 	c, err := control.Dial(socket)
 	if err != nil {
@@ -211,8 +255,35 @@ func runClient(socket string, args []string, stdout, stderr io.Writer) int {
 		}
 	case args[0] == "crls" && len(args) == 1:
 		return runCRLs(ctx, c, stdout, stderr)
-	case args[0] == "initiate" && len(args) == 2:
+	case args[0] == "initiate" && len(args) == 2 && timeout <= 0:
 		if err := c.Initiate(ctx, args[1]); err != nil {
+			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
+			return 1
+		}
+	case args[0] == "save-keys" && len(args) == 1:
+		saved, err := c.SaveKeys(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "ikesvc: save-keys: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, control.FormatSavedKeys(saved))
+	case args[0] == "initiate" && len(args) == 2:
+		// Like swanctl --initiate: the outcome, and the exit status says it.
+		o, err := c.InitiateWait(ctx, args[1], timeout)
+		if err != nil {
+			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", args[1], o)
+		if !o.OK() {
+			return 1
+		}
+	case args[0] == "rekey" && (len(args) == 2 || len(args) == 3):
+		kind := "child"
+		if len(args) == 3 {
+			kind = args[2]
+		}
+		if err := c.Rekey(ctx, args[1], kind); err != nil {
 			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
 			return 1
 		}
@@ -222,7 +293,7 @@ func runClient(socket string, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	default:
-		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER or terminate PEER\n", args)
+		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER, rekey PEER [child|ike|reauth], terminate PEER or save-keys\n", args)
 		return 2
 	}
 	return 0

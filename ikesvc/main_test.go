@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"alixsec.dev/configsvc/settext"
 	"alixsec.dev/ikesvc/control"
 	"alixsec.dev/ikesvc/pki"
+	"alixsec.dev/init/svclog"
 )
 
 // syncBuffer is a daemon's stderr.
@@ -104,6 +106,7 @@ func (p *hostPKI) hostConfig(t *testing.T, name string, addr netip.Addr, peer st
 		{"pki", "certificate", name, string(pki.EncodeCertificatePEM(cert))},
 		{"pki", "ca-certificate", "root", string(pki.EncodeCertificatePEM(p.root))},
 		{"pki", "ca-certificate", "inter", string(pki.EncodeCertificatePEM(p.inter))},
+		{"ipsec", "local-id", "C=JP, O=Example, CN=" + name + ".example.net"},
 		{"ipsec", "key", name},
 		{"ipsec", "certificate", name},
 		{"ipsec", "ca-certificate", "root"},
@@ -236,13 +239,64 @@ func TestTwoDaemons(t *testing.T) {
 		sb, _ = db.show(t)
 		return len(sa) == 0 && len(sb) == 0
 	})
+	out.Reset()
 	if code := run(context.Background(), []string{"-control", da.control, "initiate", "b"}, &out, &errOut); code != 0 {
 		t.Fatalf("initiate exited %d: %s", code, errOut.String())
+	}
+	// initiate waits for the handshake and says what came up.
+	if want := "b: established IKE SA aes128gcm16-prfsha256-ecp256, CHILD_SA aes128gcm16-noesn\n"; out.String() != want {
+		t.Errorf("initiate printed %q, want %q", out.String(), want)
 	}
 	waitFor(t, "the SAs again after initiate", func() bool {
 		sb, _ = db.show(t)
 		return len(sb) == 1 && sb[0].State == "established" && len(sb[0].Children) == 1
 	})
+}
+
+// TestInitiateReportsFailure: initiate against a peer that accepts none
+// of our IKE proposals prints the peer's answer and exits 1, and -timeout
+// bounds the wait when nobody answers.
+func TestInitiateReportsFailure(t *testing.T) {
+	port, natt := freePorts(t)
+	dir := t.TempDir()
+	p := newHostPKI(t)
+	a, b := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	ctx, cancel := context.WithCancel(context.Background())
+	db := startDaemon(t, ctx, dir, "b", p.hostConfig(t, "b", b, "a", a, "none"), b.String(), port, natt)
+	cfgA := strings.Replace(p.hostConfig(t, "a", a, "b", b, "none"), "ike-proposal aes128gcm16-prfsha256-ecp256", "ike-proposal aes256-sha384-modp3072", 1)
+	// Peer x is an address nobody answers on.
+	cfgA += "set ipsec peer x address 127.0.0.3\nset ipsec peer x remote-id-pattern \"C=JP, O=Example, CN=*\"\nset ipsec peer x mode transport\nset ipsec peer x start-action none\n"
+	da := startDaemon(t, ctx, dir, "a", cfgA, a.String(), port, natt)
+	defer func() {
+		cancel()
+		for _, d := range []*daemonProc{da, db} {
+			if code := <-d.done; code != 0 {
+				t.Errorf("daemon exited %d:\n%s", code, d.stderr.String())
+			}
+		}
+		if t.Failed() {
+			t.Logf("a:\n%s\nb:\n%s", da.stderr.String(), db.stderr.String())
+		}
+	}()
+	waitFor(t, "both control sockets", func() bool {
+		_, err1 := da.show(t)
+		_, err2 := db.show(t)
+		return err1 == nil && err2 == nil
+	})
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-control", da.control, "initiate", "b"}, &out, &errOut)
+	if want := "b: failed: peer answered IKE_SA_INIT with NO_PROPOSAL_CHOSEN\n"; code != 1 || out.String() != want {
+		t.Errorf("initiate exited %d printing %q (stderr %q), want 1 and %q", code, out.String(), errOut.String(), want)
+	}
+	out.Reset()
+	start := time.Now()
+	code = run(context.Background(), []string{"-control", da.control, "-timeout", "1s", "initiate", "x"}, &out, &errOut)
+	if want := "x: failed: no result in time; the handshake goes on (see show ipsec sa)\n"; code != 1 || out.String() != want {
+		t.Errorf("initiate -timeout 1s exited %d printing %q, want 1 and %q", code, out.String(), want)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("initiate -timeout 1s took %v", d)
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -269,7 +323,7 @@ func TestExitCodes(t *testing.T) {
 		msg  string
 	}{
 		{"no peers", []string{"-config", empty, "-kernel", "memory"}, exitDontRestart, "no ipsec peers"},
-		{"missing key", []string{"-config", bad, "-kernel", "memory"}, 1, `ipsec key "nokey": no such pki key`},
+		{"missing key", []string{"-config", bad, "-kernel", "memory"}, 1, "bad.set: ipsec key nokey: no such entry in pki key"},
 		{"no source", []string{"-kernel", "memory"}, 1, "exactly one of -config"},
 		{"command without socket", []string{"show"}, 2, "needs -control"},
 		{"unreachable socket", []string{"-control", filepath.Join(dir, "none.sock"), "show"}, 1, "not reachable"},
@@ -279,6 +333,41 @@ func TestExitCodes(t *testing.T) {
 			var out, errOut bytes.Buffer
 			if got := run(context.Background(), tt.args, &out, &errOut); got != tt.want || !strings.Contains(errOut.String(), tt.msg) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", got, errOut.String(), tt.want, tt.msg)
+			}
+		})
+	}
+}
+
+// TestLogLineStamps: run by hand, every line ikesvc logs carries one
+// timestamp and one "ikesvc: "; under init (svclog.EnvVar set) neither,
+// since init's ring adds both.
+func TestLogLineStamps(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.set")
+	os.WriteFile(bad, []byte("set ipsec peer gw2 address 192.0.2.2\nset ipsec key nokey\n"), 0o600)
+	stamp := regexp.MustCompile(`\d{4}/\d\d/\d\d \d\d:\d\d:\d\d`)
+	for _, supervised := range []bool{false, true} {
+		t.Run(fmt.Sprintf("supervised=%v", supervised), func(t *testing.T) {
+			if supervised {
+				t.Setenv(svclog.EnvVar, "1")
+			}
+			var errOut bytes.Buffer
+			if code := run(context.Background(), []string{"-config", bad, "-kernel", "memory"}, &bytes.Buffer{}, &errOut); code != 1 {
+				t.Fatalf("exit %d, want 1: %s", code, errOut.String())
+			}
+			lines := strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n")
+			if len(lines) < 2 {
+				t.Fatalf("want several error lines, got %q", lines)
+			}
+			for _, l := range lines {
+				stamps, names := len(stamp.FindAllString(l, -1)), strings.Count(l, "ikesvc: ")
+				want := 1
+				if supervised {
+					want = 0
+				}
+				if stamps != want || names != want || want == 1 && !strings.HasPrefix(l[len("2006/01/02 15:04:05 "):], "ikesvc: ") {
+					t.Errorf("line %q: %d timestamps and %d \"ikesvc: \", want %d of each (time first)", l, stamps, names, want)
+				}
 			}
 		})
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"alixsec.dev/configsvc/model"
 	"alixsec.dev/ikesvc/ike"
@@ -92,11 +91,7 @@ func settingsFrom(c *model.Config) (*settings, error) {
 		}
 		tc.CRLs = append(tc.CRLs, crl)
 	}
-	mode := string(ip.CRLMode)
-	if mode == "" {
-		mode = string(model.DefaultCRLMode)
-	}
-	policy, err := pki.ParseCRLPolicy(mode)
+	policy, err := pki.ParseCRLPolicy(string(ip.EffectiveCRLMode()))
 	if err != nil {
 		fail("ipsec crl-mode: %v", err)
 	}
@@ -173,52 +168,48 @@ func peerFrom(name string, p *model.Peer, ip *model.IPsec) (ike.PeerConfig, erro
 			return pc, fmt.Errorf("peer %s local-id: %w", name, err)
 		}
 	}
-	switch p.Mode {
+	eff := ip.PeerSettings(p)
+	switch eff.Mode {
 	case model.ModeTransport:
 		pc.Mode = kernel.ModeTransport
 	case model.ModeTunnel:
 		pc.Mode = kernel.ModeTunnel
-	case "":
-		pc.Mode = kernel.ModeTunnel
-		if model.DefaultMode == model.ModeTransport {
-			pc.Mode = kernel.ModeTransport
-		}
 	default:
-		return pc, fmt.Errorf("peer %s: unknown mode %q", name, p.Mode)
+		return pc, fmt.Errorf("peer %s: unknown mode %q", name, eff.Mode)
 	}
 	pc.LocalTS, pc.RemoteTS = p.LocalTS, p.RemoteTS
-	if pc.IKE, err = proposals(wire.ProtocolIKE, p.IKEProposals, ip.IKEProposals, model.DefaultIKEProposal); err != nil {
+	if pc.IKE, err = suite.ParseProposals(wire.ProtocolIKE, strings.Join(eff.IKEProposals, ",")); err != nil {
 		return pc, fmt.Errorf("peer %s ike-proposal: %w", name, err)
 	}
-	if pc.ESP, err = proposals(wire.ProtocolESP, p.ESPProposals, ip.ESPProposals, model.DefaultESPProposal); err != nil {
+	if pc.ESP, err = suite.ParseProposals(wire.ProtocolESP, strings.Join(eff.ESPProposals, ",")); err != nil {
 		return pc, fmt.Errorf("peer %s esp-proposal: %w", name, err)
 	}
-	pc.DPDInterval = time.Duration(p.DPDInterval) * time.Second
-	pc.RekeyTime = time.Duration(p.RekeyTime) * time.Second
-	switch p.StartAction {
+	pc.DPDInterval = eff.DPDInterval
+	pc.RekeyTime = eff.RekeyTime
+	pc.IKERekeyTime = eff.IKERekeyTime
+	pc.ReauthTime = eff.ReauthTime
+	switch eff.DPDAction {
+	case model.DPDClear:
+		pc.DPDAction = ike.DPDClear
+	case model.DPDRestart:
+		pc.DPDAction = ike.DPDRestart
+	case model.DPDTrap:
+		pc.DPDAction = ike.DPDTrap
+	default:
+		return pc, fmt.Errorf("peer %s: unknown dpd-action %q", name, eff.DPDAction)
+	}
+	switch eff.StartAction {
 	case model.StartStart:
 		pc.StartAction = ike.StartStart
 	case model.StartTrap:
 		pc.StartAction = ike.StartTrap
-	case model.StartNone, "":
+	case model.StartNone:
 		pc.StartAction = ike.StartNone
 	default:
-		return pc, fmt.Errorf("peer %s: unknown start-action %q", name, p.StartAction)
+		return pc, fmt.Errorf("peer %s: unknown start-action %q", name, eff.StartAction)
 	}
 	if pc.StartAction != ike.StartNone && !pc.Remote.IsValid() {
-		return pc, fmt.Errorf("peer %s: start-action %s needs an address", name, p.StartAction)
+		return pc, fmt.Errorf("peer %s: start-action %s needs an address", name, eff.StartAction)
 	}
 	return pc, nil
-}
-
-// proposals parses the peer's proposals, else the ipsec defaults, else def.
-func proposals(proto wire.ProtocolID, peer, global []string, def string) ([]suite.Proposal, error) {
-	list := peer
-	if len(list) == 0 {
-		list = global
-	}
-	if len(list) == 0 {
-		list = []string{def}
-	}
-	return suite.ParseProposals(proto, strings.Join(list, ","))
 }

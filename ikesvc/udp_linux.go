@@ -56,7 +56,7 @@ func listenUDP(listen netip.Addr, port, nattPort uint16, logf func(string, ...an
 			s, err := openSocket(listen, v4, p, p == nattPort)
 			if err != nil {
 				if !v4 && !listen.IsValid() {
-					logf("ikesvc: no IPv6 IKE socket on port %d: %v", p, err)
+					logf("no IPv6 IKE socket on port %d: %v", p, err)
 					continue
 				}
 				t.Close()
@@ -205,7 +205,7 @@ func (t *udpTransport) serveSocket(s *udpSocket, handle func(packet []byte, from
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			t.logf("ikesvc: reading IKE socket %v: %v", local, err)
+			t.logf("reading IKE socket %v: %v", local, err)
 			continue
 		}
 		data := buf[:n]

@@ -27,6 +27,7 @@ func firmwarePrograms() []string {
 		"./init",
 		"./configsvc",
 		"./configsvc/cli",
+		"./configsvc/sshd",
 		"./ikesvc",
 	}
 }
@@ -37,7 +38,7 @@ func firmwarePrograms() []string {
 func consoleCommands() []string {
 	const core = "github.com/u-root/u-root/cmds/core/"
 	var cmds []string
-	for _, c := range []string{"cat", "dmesg", "free", "gosh", "ip", "ls", "mount", "ping", "ps", "umount", "uname"} {
+	for _, c := range []string{"cat", "dmesg", "free", "gosh", "ip", "kill", "ls", "mount", "pidof", "ping", "ps", "umount", "uname"} {
 		cmds = append(cmds, core+c)
 	}
 	// kill and pidof: an admin (and the no-loss tests) stops or crashes a

@@ -14,6 +14,7 @@ import (
 	"alixsec.dev/configsvc/model"
 	"alixsec.dev/configsvc/pkiwatch"
 	"alixsec.dev/init/netconf"
+	"alixsec.dev/init/svclog"
 )
 
 // configFollower applies the running configuration to what init owns
@@ -170,11 +171,11 @@ func (f *configFollower) apply(cfg *model.Config) (networkOK bool) {
 	f.current = cfg
 	f.mu.Unlock()
 	f.warnExpiring(cfg)
-	if h := cfg.System.Hostname; h != "" {
-		set := f.setHostname
-		if set == nil {
-			set = unix.Sethostname
-		}
+	set := f.setHostname
+	if set == nil {
+		set = unix.Sethostname
+	}
+	if h := cfg.System.EffectiveHostname(); h != "" {
 		if err := set([]byte(h)); err != nil {
 			f.logger.Printf("config: set hostname %q: %v", h, err)
 		}
@@ -183,7 +184,7 @@ func (f *configFollower) apply(cfg *model.Config) (networkOK bool) {
 	f.clock.setServers(cfg.System.NTPServers)
 	f.logs.setForward(nil)
 	if host := cfg.System.SyslogHost; host != "" {
-		fwd, err := newSyslogForwarder(host, cfg.System.Hostname)
+		fwd, err := newSyslogForwarder(host, cfg.System.EffectiveHostname())
 		if err != nil {
 			f.logger.Printf("config: remote syslog: %v", err)
 		} else {
@@ -246,7 +247,9 @@ func serviceEnv() []string {
 		// (runtime callRet there lacks NO_LOCAL_POINTERS). configsvc no
 		// longer calls through reflection (configsvc/gobrpc); not
 		// shrinking stacks stays as a cheap second guard.
-		"GODEBUG=asynctimerchan=0,panicnil=0,gcshrinkstackoff=1"}
+		"GODEBUG=asynctimerchan=0,panicnil=0,gcshrinkstackoff=1",
+		// init's RAM ring stamps time and name on each line.
+		svclog.Env()}
 }
 
 func fileExists(p string) bool {

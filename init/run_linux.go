@@ -24,6 +24,9 @@ const (
 	configDB     = cfgDir + "/config.db"  // configsvc's bbolt file
 	logSocket    = "/run/log.sock"
 	ikesvcSocket = "/run/ikesvc.sock"
+	// ikesvcState is ikesvc's SA state across its restarts: on /run, a
+	// tmpfs, so in RAM (a reboot loses it with the kernel's SAs).
+	ikesvcState = "/run/ikesvc.state"
 )
 
 // run is the boot sequence. It returns only on a fatal error.
@@ -60,7 +63,8 @@ func run(console *log.Logger) error {
 	// admin must see at once also go to the console.
 	logs := newLogRing(2000, time.Now)
 	logger := log.New(logs.writer("init"), "", 0)
-	warn := log.New(io.MultiWriter(logs.writer("init"), crlfWriter{tty}), "init: ", 0)
+	// The ring names the source itself; only the console copy needs "init: ".
+	warn := log.New(io.MultiWriter(logs.writer("init"), prefixWriter{"init: ", crlfWriter{tty}}), "", 0)
 	if err := logs.listenLogSocket(logSocket); err != nil {
 		warn.Printf("%v", err)
 	}
@@ -73,6 +77,9 @@ func run(console *log.Logger) error {
 	go reaper.loop()
 	sup := &supervisor{logger: logger, reaper: reaper, logs: logs.writer}
 
+	if err := upLoopback(logger); err != nil {
+		warn.Printf("%v", err)
+	}
 	var services []*service
 	if fileExists("/bbin/configsvc") {
 		if err := mountConfigPartition(logger); err != nil {
@@ -91,7 +98,10 @@ func run(console *log.Logger) error {
 	}
 	if fileExists("/bbin/ikesvc") {
 		services = append(services, &service{name: "ikesvc", env: serviceEnv(),
-			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", ikesvcSocket}})
+			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", ikesvcSocket, "-state", ikesvcState}})
+	}
+	if fileExists(sshdBinary) {
+		services = append(services, sshdService())
 	}
 	for _, svc := range services {
 		go sup.run(ctx, svc)
@@ -118,6 +128,9 @@ func run(console *log.Logger) error {
 	if fileExists("/bbin/cli") {
 		consoleArgv = []string{"/bbin/cli", "-socket", api.DefaultSocket, "-log-socket", logSocket}
 	}
+	if fileExists(sshdBinary) {
+		showHostKey(tty, api.DefaultSocket, 10*time.Second)
+	}
 	shell := &consoleShell{
 		logger:  logger,
 		reaper:  reaper,
@@ -142,6 +155,20 @@ func mountConfigPartition(logger *log.Logger) error {
 	}
 	logger.Printf("config partition %s mounted on %s (read-only: %v)", dev, cfgDir, ro)
 	return err
+}
+
+// prefixWriter puts prefix before each Write (a log.Logger writes one
+// line per call).
+type prefixWriter struct {
+	prefix string
+	w      io.Writer
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append([]byte(p.prefix), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // crlfWriter turns \n into \r\n for a raw serial console.

@@ -16,12 +16,15 @@ import (
 // restart it (as in gokrazy): for example ikesvc with no IPsec configured.
 const exitDontRestart = 125
 
-// Restart backoff: the first restart waits minBackoff, each quick failure
-// doubles it up to maxBackoff, and a run longer than stableAfter resets it.
+// Restart backoff: the first restart after a stable run (or the first
+// ever) is immediate, so a crashed ikesvc is back within milliseconds (its
+// SAs stay in the kernel and it continues them from its state file); each
+// further quick failure waits minBackoff, doubling up to maxBackoff, and a
+// run longer than stableAfter resets it.
 const (
 	minBackoff  = time.Second
 	maxBackoff  = 30 * time.Second
-	stableAfter = time.Minute
+	stableAfter = 10 * time.Second // longer than any start-up: a crash after it is no crash loop
 )
 
 // service is one supervised program.
@@ -52,7 +55,7 @@ func (s *supervisor) run(ctx context.Context, svc *service) {
 	if lo == 0 {
 		lo, hi = minBackoff, maxBackoff
 	}
-	backoff := lo
+	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		svc.setState("starting", 0)
 		started := time.Now()
@@ -67,14 +70,14 @@ func (s *supervisor) run(ctx context.Context, svc *service) {
 			}
 		}
 		if time.Since(started) > stableAfter {
-			backoff = lo
+			backoff = 0
 		}
 		svc.setState("backoff", 0)
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, hi)
+		backoff = min(max(2*backoff, lo), hi)
 		svc.mu.Lock()
 		svc.restarts++
 		svc.mu.Unlock()

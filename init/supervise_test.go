@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"log"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,5 +93,34 @@ func TestSupervisorStopsServiceOnCancel(t *testing.T) {
 	}
 	if svc.running() {
 		t.Fatal("still marked running")
+	}
+}
+
+// TestSupervisorRestartsCrashAtOnce: the first restart after a crash is
+// immediate (ikesvc's IKE processing resumes within milliseconds), later
+// quick failures wait the backoff.
+func TestSupervisorRestartsCrashAtOnce(t *testing.T) {
+	r := testReaper()
+	s := &supervisor{logger: log.New(io.Discard, "", 0), reaper: r, logs: func(string) io.Writer { return io.Discard },
+		minBackoff: 10 * time.Second, maxBackoff: 20 * time.Second}
+	starts := filepath.Join(t.TempDir(), "starts")
+	svc := &service{name: "crasher", argv: []string{"/bin/sh", "-c", "echo x >> " + starts + "; exit 3"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.run(ctx, svc); close(done) }()
+	count := func() int {
+		b, _ := os.ReadFile(starts)
+		return strings.Count(string(b), "x")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for count() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	n := count()
+	cancel()
+	<-done
+	if n != 2 {
+		t.Fatalf("%d starts, want 2: the first restart at once, the next after the 10 s backoff", n)
 	}
 }

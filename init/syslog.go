@@ -23,9 +23,6 @@ func newSyslogForwarder(hostport, hostname string) (*syslogForwarder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("syslog %s: %w", hostport, err)
 	}
-	if hostname == "" {
-		hostname = "alixsec"
-	}
 	return &syslogForwarder{conn: conn, hostname: hostname, now: time.Now}, nil
 }
 

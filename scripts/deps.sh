@@ -9,7 +9,7 @@ packages=(
 	build-essential flex bison bc libelf-dev libssl-dev xz-utils linux-source-6.1
 	syslinux syslinux-common mtools dosfstools e2fsprogs
 	# tests: QEMU boards, disassembly, PKI checks
-	qemu-system-x86 binutils openssl
+	qemu-system-x86 binutils openssl openssh-client
 	# bench and its test: the 386 build under qemu-i386 with an instruction counter
 	qemu-user
 )

@@ -154,3 +154,13 @@ type LoadArgs struct {
 	Session uint64
 	Text    string
 }
+
+// HostKeyReply carries the SSH host key (OpenSSH PEM; the socket is
+// root's only) and its fingerprint, "ED25519 SHA256:...". After
+// RegenerateHostKey, Revision is the revision that committed the change.
+type HostKeyReply struct {
+	Key         []byte
+	Fingerprint string
+	Revision    uint64
+	Err         *Error
+}

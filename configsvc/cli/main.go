@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 
@@ -23,9 +22,6 @@ import (
 	"alixsec.dev/configsvc/api"
 	"alixsec.dev/configsvc/shell"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	if err := run(os.Stdin, os.Stdout, os.Args[1:]); err != nil {
@@ -54,7 +50,7 @@ func run(stdin *os.File, stdout io.Writer, args []string) error {
 		Dial:       dial,
 		IKESocket:  *ikeSocket,
 		LogSocket:  *logSocket,
-		Version:    firmwareVersion(),
+		Version:    shell.FirmwareVersion(),
 		SignalInit: func(sig syscall.Signal) error { return syscall.Kill(1, sig) },
 	}
 	fd := int(stdin.Fd())
@@ -114,15 +110,4 @@ func dialWithRetry(dial func() (*api.Client, error), wait time.Duration, out io.
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-}
-
-// firmwareVersion is the version the image builder wrote into the
-// initramfs; the busybox build cannot take -ldflags -X.
-func firmwareVersion() string {
-	if b, err := os.ReadFile("/etc/alixsec-version"); err == nil {
-		if v := strings.TrimSpace(string(b)); v != "" {
-			return v
-		}
-	}
-	return version
 }

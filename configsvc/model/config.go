@@ -33,6 +33,15 @@ const (
 	DefaultESPProposal   = "aes128-sha256-modp2048"
 	DefaultConsoleDevice = "ttyS0"
 	DefaultConsoleSpeed  = 38400
+	DefaultSSHPort       = 22
+	DefaultSSHIdle       = 15 // minutes
+)
+
+// IKE SA lifetime defaults (DefaultDPDAction, a function of the start
+// action, is with the DPDAction type).
+const (
+	DefaultIKERekeyTime = 14400 // seconds, IKE SA rekey (strongSwan's 4 h)
+	DefaultReauthTime   = "0"   // seconds; 0: no reauthentication
 )
 
 // Config is one whole configuration: what a revision stores.
@@ -51,6 +60,7 @@ type System struct {
 	NTPServers  []string `cfg:"ntp-server" type:"host" help:"NTP server name or address (repeatable)"`
 	SyslogHost  string   `cfg:"syslog-host" type:"hostport" help:"remote syslog receiver, host or host:port (UDP 514)"`
 	Console     Console  `cfg:"console" help:"serial console settings"`
+	SSH         SSH      `cfg:"ssh" help:"SSH server with the CLI (off until an authorized key is set)"`
 	Description string   `cfg:"description" type:"text" help:"free text describing this appliance"`
 }
 
@@ -87,6 +97,8 @@ type IPsec struct {
 	CRLFetch       bool             `cfg:"crl-fetch" type:"on-off" help:"fetch CRLs from certificates' distribution points"`
 	IKEProposals   []string         `cfg:"ike-proposal" type:"ike-proposal" help:"default IKE proposal, strongSwan syntax (repeatable, in preference order)"`
 	ESPProposals   []string         `cfg:"esp-proposal" type:"esp-proposal" help:"default ESP proposal, strongSwan syntax (repeatable, in preference order)"`
+	IKERekeyTime   int              `cfg:"ike-rekey-time" type:"rekey-seconds" help:"default IKE SA rekey time in seconds"`
+	ReauthTime     string           `cfg:"reauth-time" type:"reauth-time" help:"default IKE reauthentication time in seconds"`
 	Peers          map[string]*Peer `cfg:"peer" key:"name" help:"IKE peers by name"`
 }
 
@@ -104,6 +116,9 @@ type Peer struct {
 	DPDInterval     int            `cfg:"dpd-interval" type:"dpd-seconds" help:"dead peer detection interval in seconds"`
 	RekeyTime       int            `cfg:"rekey-time" type:"rekey-seconds" help:"CHILD_SA rekey time in seconds"`
 	StartAction     StartAction    `cfg:"start-action" type:"start-action" help:"what to do at start: none, start (initiate) or trap (initiate on traffic)"`
+	IKERekeyTime    int            `cfg:"ike-rekey-time" type:"rekey-seconds" help:"IKE SA rekey time in seconds (overrides ipsec ike-rekey-time)"`
+	ReauthTime      string         `cfg:"reauth-time" type:"reauth-time" help:"IKE reauthentication time in seconds (overrides ipsec reauth-time)"`
+	DPDAction       DPDAction      `cfg:"dpd-action" type:"dpd-action" help:"what to do when DPD declares the peer dead: clear, restart (initiate again) or trap (initiate on traffic)"`
 }
 
 // PKI holds PEM material by name. Each value is exactly one PEM block.
@@ -132,6 +147,31 @@ const (
 	StartStart StartAction = "start"
 	StartTrap  StartAction = "trap"
 )
+
+// DPDAction says what happens to a peer that dead peer detection gave up
+// on. Unset, it follows the start action (DefaultDPDAction).
+type DPDAction string
+
+// DPD actions.
+const (
+	DPDClear   DPDAction = "clear"
+	DPDRestart DPDAction = "restart"
+	DPDTrap    DPDAction = "trap"
+)
+
+// DefaultDPDAction is the dpd-action of a peer that sets none: it keeps
+// the peer as its start action would have it, so an initiated peer is
+// initiated again, a trapped one trapped again and a responder left to
+// come back by itself.
+func DefaultDPDAction(start StartAction) DPDAction {
+	switch start {
+	case StartStart:
+		return DPDRestart
+	case StartTrap:
+		return DPDTrap
+	}
+	return DPDClear
+}
 
 // CRLMode says how missing CRLs are treated.
 type CRLMode string

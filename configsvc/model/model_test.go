@@ -18,8 +18,8 @@ func TestSetRejectsBadValues(t *testing.T) {
 		{"interfaces eth0 address 10.99.0.1", "interfaces eth0 address 10.99.0.1: must be an IPv4 or IPv6 address with prefix length, e.g. 10.99.0.1/24"},
 		{"interfaces eth0-too-long-name address 10.0.0.1/8", "interfaces eth0-too-long-name: must be an interface name of 1..15 letters, digits, '.', '-' or '_'"},
 		{"system hostname -bad", "system hostname -bad: must be a host name: letters, digits and '-', dot-separated labels of 1..63 characters"},
-		{"system colour red", "system colour: unknown word: expected one of hostname, time-zone, ntp-server, syslog-host, console, description"},
-		{"system", "system: incomplete: expected one of hostname, time-zone, ntp-server, syslog-host, console, description"},
+		{"system colour red", "system colour: unknown word: expected one of hostname, time-zone, ntp-server, syslog-host, console, ssh, description"},
+		{"system", "system: incomplete: expected one of hostname, time-zone, ntp-server, syslog-host, console, ssh, description"},
 		{"system hostname", "system hostname: missing value: must be a host name: letters, digits and '-', dot-separated labels of 1..63 characters"},
 		{"system hostname a b", "system hostname b: unexpected word after the value a (quote values that contain blanks)"},
 		{"system console speed 1200", "system console speed 1200: must be one of 9600, 19200, 38400, 57600, 115200"},
@@ -36,6 +36,10 @@ func TestSetRejectsBadValues(t *testing.T) {
 		{"pki crl c1 \"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n\"", `pki crl c1 "-----BEGIN X509 CRL-----\nAAAA\n-----END X50...: must be one PEM X.509 CRL: CRL does not parse: x509: malformed crl`},
 		{"routes 10.0.0.1/8 next-hop 10.0.0.1", "routes 10.0.0.1/8: must be a network prefix with host bits zero, e.g. 10.1.0.0/16 or 0.0.0.0/0: host bits set, did you mean 10.0.0.0/8?"},
 		{"system syslog-host host:99999", `system syslog-host host:99999: must be a host name or IP address, optionally with :port (IPv6 as [addr]:port): port "99999" is not 1..65535`},
+		{"ipsec peer gw2 reauth-time 10", "ipsec peer gw2 reauth-time 10: must be 0 (off) or 60..86400"},
+		{"ipsec reauth-time off", "ipsec reauth-time off: must be 0 (off) or 60..86400"},
+		{"ipsec ike-rekey-time 0", "ipsec ike-rekey-time 0: must be 60..86400"},
+		{"ipsec peer gw2 dpd-action hold", "ipsec peer gw2 dpd-action hold: must be one of clear, restart, trap"},
 		{"bogus", "bogus: unknown word: expected one of system, interfaces, routes, ipsec, pki"},
 	}
 	for _, tt := range tests {
@@ -174,7 +178,7 @@ func TestComplete(t *testing.T) {
 		{"interfaces eth0 mtu 1500", "", false, "<Enter>"},
 		{"ipsec peer p mode", "", false, "transport tunnel"},
 		{"ipsec peer p mode", "tu", false, "tunnel"},
-		{"system", "", true, "<Enter> hostname time-zone ntp-server syslog-host console description"},
+		{"system", "", true, "<Enter> hostname time-zone ntp-server syslog-host console ssh description"},
 		{"nonsense", "", false, ""},
 	}
 	for _, tt := range tests {

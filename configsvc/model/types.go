@@ -54,6 +54,9 @@ var valueTypes = map[string]*ValueType{
 	"ttyname":       {Name: "tty", Help: "a tty device name such as ttyS0", Canon: canonTTY},
 	"baud":          {Name: "baud", Help: "a console speed", Enum: []string{"9600", "19200", "38400", "57600", "115200"}},
 	"bcrypt":        {Name: "bcrypt-hash", Help: "a bcrypt hash ($2a$, $2b$ or $2y$, cost 4..31)", Canon: canonBcrypt},
+	"ssh-pubkey":    {Name: "public-key", Help: `an OpenSSH public key line such as "ssh-ed25519 AAAA... user@host" (ed25519, ecdsa or rsa of 2048 bits or more)`, Canon: canonSSHPublicKey},
+	"port":          intRange("port", 1, 65535),
+	"idle-minutes":  intRange("minutes", 1, 1440),
 	"ifname":        {Name: "ifname", Help: "an interface name of 1..15 letters, digits, '.', '-' or '_'", Canon: canonIfname},
 	"ifaddr":        {Name: "address/len", Help: "an IPv4 or IPv6 address with prefix length, e.g. 10.99.0.1/24", Canon: canonIfaddr},
 	"mtu":           intRange("bytes", 576, 9000),
@@ -69,7 +72,9 @@ var valueTypes = map[string]*ValueType{
 	"crl-mode":      {Name: "crl-mode", Help: "a CRL mode", Enum: []string{string(CRLStrict), string(CRLRelaxed)}},
 	"on-off":        {Name: "on|off", Help: "on or off", Enum: []string{"on", "off"}},
 	"dpd-seconds":   intRange("seconds", 5, 3600),
-	"rekey-seconds": intRange("seconds", 300, 86400),
+	"rekey-seconds": rekeySeconds,
+	"reauth-time":   {Name: "seconds", Help: "0 (off) or 60..86400", Canon: canonReauth},
+	"dpd-action":    {Name: "action", Help: "a DPD action", Enum: []string{string(DPDClear), string(DPDRestart), string(DPDTrap)}},
 	"ike-proposal":  {Name: "proposal", Help: "an IKE proposal such as aes128-sha256-modp2048 or aes256gcm16-prfsha256-ecp256", Canon: canonIKEProposal},
 	"esp-proposal":  {Name: "proposal", Help: "an ESP proposal such as aes128-sha256-modp2048 or aes128gcm16-ecp256-esn", Canon: canonESPProposal},
 	"pem-key":       {Name: "pem", Help: "one PEM private key (PKCS#8, PKCS#1 or SEC1)", Canon: canonPEMKey},
@@ -94,6 +99,21 @@ func intRange(name string, lo, hi int) *ValueType {
 		},
 	}
 }
+
+// canonReauth is rekey-seconds plus 0 for off. The leaf is a string so
+// that 0 is a value (a peer turning off the ipsec-wide reauth-time), not
+// "unset".
+func canonReauth(s string) (string, error) {
+	if s == "0" {
+		return s, nil
+	}
+	return rekeySeconds.Canon(s)
+}
+
+// rekeySeconds is the range of every rekey and reauth time. 60 s is
+// enough for the engine's make-before-break (it needs a 5 s grace per
+// replacement) and lets the no-loss tests run several rekeys in minutes.
+var rekeySeconds = intRange("seconds", 60, 86400)
 
 func isLabel(s string) bool {
 	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {

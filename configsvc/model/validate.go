@@ -76,6 +76,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if err := c.validateChain(); err != nil {
+		errs = append(errs, err)
+	}
 	if ip.CRLMode == CRLStrict && len(ip.CRLs) == 0 && !ip.CRLFetch {
 		add([]string{"ipsec", "crl-mode"}, string(ip.CRLMode), "strict needs a crl or crl-fetch on")
 	}
@@ -112,27 +115,24 @@ func (c *Config) validatePeer(name string, p *Peer) []error {
 	if len(ip.CACertificates) == 0 {
 		add("", "", "needs at least one ipsec ca-certificate to verify the peer")
 	}
-	if p.effectiveStart() != StartNone && !p.Address.IsValid() {
-		add("address", "", "needed to initiate (start-action %s); use start-action none to only respond", p.effectiveStart())
+	eff := ip.PeerSettings(p)
+	if eff.StartAction != StartNone && !p.Address.IsValid() {
+		add("address", "", "needed to initiate (start-action %s); use start-action none to only respond", eff.StartAction)
 	}
-	if p.effectiveMode() == ModeTunnel && (len(p.LocalTS) == 0 || len(p.RemoteTS) == 0) {
+	if eff.StartAction == StartNone && eff.DPDAction != DPDClear && !p.Address.IsValid() {
+		add("address", "", "needed to initiate again (dpd-action %s); use dpd-action clear to only respond", eff.DPDAction)
+	}
+	// A reauthentication replaces the IKE SA and so restarts its rekey
+	// timer: at or below ike-rekey-time the IKE SA would never be rekeyed,
+	// which is not what anyone setting both means.
+	if eff.ReauthTime > 0 && eff.ReauthTime <= eff.IKERekeyTime {
+		add("", "", "reauth-time %d must be greater than ike-rekey-time %d (a reauthentication replaces the IKE SA, so it would never be rekeyed): raise reauth-time, lower ike-rekey-time or set reauth-time 0",
+			int(eff.ReauthTime.Seconds()), int(eff.IKERekeyTime.Seconds()))
+	}
+	if eff.Mode == ModeTunnel && (len(p.LocalTS) == 0 || len(p.RemoteTS) == 0) {
 		add("", "", "tunnel mode needs local-ts and remote-ts")
 	}
 	return errs
-}
-
-func (p *Peer) effectiveStart() StartAction {
-	if p.StartAction == "" {
-		return DefaultStartAction
-	}
-	return p.StartAction
-}
-
-func (p *Peer) effectiveMode() Mode {
-	if p.Mode == "" {
-		return DefaultMode
-	}
-	return p.Mode
 }
 
 func keyMatchesCert(keyPEM, certPEM string) error {

@@ -36,6 +36,8 @@ func (v *Service) mux() *gobrpc.Mux {
 	gobrpc.Handle(m, name("Rollback"), v.Rollback)
 	gobrpc.Handle(m, name("Close"), v.Close)
 	gobrpc.Handle(m, name("Load"), v.Load)
+	gobrpc.Handle(m, name("HostKey"), v.HostKey)
+	gobrpc.Handle(m, name("RegenerateHostKey"), v.RegenerateHostKey)
 	return m
 }
 

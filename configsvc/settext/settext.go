@@ -39,11 +39,23 @@ func (e *LineError) Unwrap() error { return e.Err }
 // for that). All bad lines are reported, each as a *LineError.
 func Parse(r io.Reader) (*model.Config, error) {
 	c := &model.Config{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), MaxLineBytes)
+	lr := lineReader{r: bufio.NewReader(r)}
 	var errs []error
-	for n := 1; sc.Scan(); n++ {
-		if err := applyLine(c, sc.Text()); err != nil {
+	for n := 1; ; n++ {
+		line, tooLong, err := lr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reading set lines: %w", err))
+			break
+		}
+		if tooLong {
+			err = fmt.Errorf("too long (max %d bytes)", MaxLineBytes)
+		} else {
+			err = applyLine(c, line)
+		}
+		if err != nil {
 			errs = append(errs, &LineError{Line: n, Err: err})
 			if len(errs) >= 20 {
 				errs = append(errs, fmt.Errorf("too many errors, giving up"))
@@ -51,13 +63,42 @@ func Parse(r io.Reader) (*model.Config, error) {
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		errs = append(errs, fmt.Errorf("reading set lines: %w", err))
-	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// lineReader splits its input into lines of at most MaxLineBytes without
+// holding a longer one in memory: the rest of a long line is skipped.
+type lineReader struct{ r *bufio.Reader }
+
+// next returns the next line without its line end, or tooLong (and no
+// text) for a line over MaxLineBytes; io.EOF after the last line.
+func (l *lineReader) next() (line string, tooLong bool, err error) {
+	var buf []byte
+	for {
+		frag, isPrefix, err := l.r.ReadLine()
+		if err != nil {
+			if err == io.EOF && (buf != nil || tooLong) {
+				return string(buf), tooLong, nil
+			}
+			return "", false, err
+		}
+		if !tooLong {
+			if len(buf)+len(frag) > MaxLineBytes {
+				tooLong, buf = true, nil
+			} else {
+				buf = append(buf, frag...)
+			}
+		}
+		if !isPrefix {
+			if tooLong {
+				return "", true, nil
+			}
+			return string(buf), false, nil
+		}
+	}
 }
 
 func applyLine(c *model.Config, line string) error {

@@ -28,6 +28,10 @@ func operationalCommands() []*command {
 			{name: "ipsec", help: "IPsec actions", sub: []*command{
 				{name: "initiate", help: "set up the SAs with a peer now", args: "<peer>", run: (*Shell).initiateIPsec, complete: completePeer},
 				{name: "rekey", help: "rekey a peer's SAs now (default child; ike; reauth)", args: "<peer> [child|ike|reauth]", run: (*Shell).rekeyIPsec, complete: completeRekey},
+				{name: "save-keys", help: "write IKE and ESP keys for Wireshark to RAM (/tmp/ikesvc-keys), never the CF", run: (*Shell).saveIPsecKeys},
+			}},
+			{name: "system", help: "system actions", sub: []*command{
+				sshRequestCommand(),
 			}},
 		}},
 		{name: "clear", help: "reset state", sub: []*command{
@@ -57,7 +61,7 @@ func configCommands() []*command {
 		{name: "commit", help: "validate and make the candidate running", args: "[comment]", run: (*Shell).commit},
 		{name: "discard", help: "drop changes: candidate = running", run: (*Shell).discard},
 		{name: "rollback", help: "load revision N into the candidate (then commit)", args: "<N>", run: (*Shell).rollback, complete: completeRevision},
-		{name: "load", help: "replace the candidate with a file of set lines", args: "<file>", run: (*Shell).load},
+		{name: "load", help: "replace the candidate with a file of set lines (- reads standard input)", args: "<file|->", run: (*Shell).load},
 		{name: "exit", help: "leave configuration mode", run: (*Shell).exitConfig},
 	}
 }

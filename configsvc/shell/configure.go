@@ -85,8 +85,24 @@ func (sh *Shell) commit(args []string) error {
 		return err
 	}
 	fmt.Fprintf(sh.out, "committed revision %d\n", n)
+	sh.warnTimeDependent()
 	sh.refreshHostname()
 	return nil
+}
+
+// warnTimeDependent prints what the commit let through because it depends
+// on the clock (model.Config.TimeWarnings: certificates outside their
+// validity, CRLs past next-update), the same lines ikesvc -config prints.
+func (sh *Shell) warnTimeDependent() {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	snap, err := sh.env.Client.Running(ctx)
+	if err != nil {
+		return
+	}
+	for _, w := range snap.Config.TimeWarnings(sh.env.Now()) {
+		fmt.Fprintf(sh.out, "warning: %v\n", w)
+	}
 }
 
 func (sh *Shell) discard(args []string) error {
@@ -117,10 +133,14 @@ func (sh *Shell) rollback(args []string) error {
 }
 
 // load reads a file of set lines (for example an exported config on a
-// USB stick or the config partition) into the candidate.
+// USB stick or the config partition) into the candidate; "-" reads them
+// from the command's standard input (ssh HOST 'configure; load -; commit').
 func (sh *Shell) load(args []string) error {
 	if len(args) != 1 {
-		return fmt.Errorf("load needs one file name")
+		return fmt.Errorf("load needs one file name, or - for standard input")
+	}
+	if args[0] == "-" {
+		return sh.loadStdin()
 	}
 	b, err := os.ReadFile(args[0])
 	if err != nil {

@@ -192,10 +192,7 @@ func (sh *Shell) pkiRequest(args []string) error {
 		return fmt.Errorf("pki request: pki key %s: %w", name, err)
 	}
 	if !opts.hasCN {
-		opts.cn = snap.Config.System.Hostname
-		if opts.cn == "" {
-			opts.cn = model.DefaultHostname
-		}
+		opts.cn = snap.Config.System.EffectiveHostname()
 	}
 	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: opts.cn}, DNSNames: opts.dns, IPAddresses: opts.ips}
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)

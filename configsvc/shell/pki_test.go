@@ -119,6 +119,26 @@ func TestPKIWorkflow(t *testing.T) {
 	if strings.Contains(out, "PRIVATE") || strings.Contains(out, "warning: pki ca-certificate") || strings.Contains(out, "warning: pki crl") {
 		t.Errorf("show pki printed a key or a false warning:\n%s", out)
 	}
+
+	// A month later the certificate has expired and the CRL is stale: a
+	// commit still goes through (the clock may be what is wrong) and says
+	// so, with the lines ikesvc -config prints.
+	now = now.Add(30 * day)
+	f.exec("configure")
+	f.exec("set system description later")
+	out = f.exec("commit")
+	for _, want := range []string{
+		"committed revision 8\n",
+		`warning: ipsec certificate gw1: certificate "C=CH, O=alixsec, CN=gw1.example.net" expired: valid until `,
+		`warning: ipsec crl inter-crl: CRL from "C=CH, O=alixsec, CN=alixsec intermediate CA" is past its next update `,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("commit a month later lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "warning:"); n != 2 {
+		t.Errorf("commit a month later printed %d warnings, want 2:\n%s", n, out)
+	}
 }
 
 // TestPKIKeyTypes generates each key type and requests a CSR with it.

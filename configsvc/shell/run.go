@@ -37,12 +37,7 @@ func Run(env Env, in io.Reader, out io.Writer, interactive bool) error {
 	var lr lineReader
 	var sh *Shell
 	if interactive {
-		tr := newTTYReader(in, out)
-		sh = New(env, tr.t)
-		tr.t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
-			return sh.onKey(tr.t, line, pos, key)
-		}
-		lr = tr
+		sh, lr = newTerminalShell(env, in, out)
 	} else {
 		sh = New(env, out)
 		lr = &pipeReader{in: bufio.NewReader(in), out: out}
@@ -52,6 +47,22 @@ func Run(env Env, in io.Reader, out io.Writer, interactive bool) error {
 	if err := sh.login(lr); err != nil {
 		return err
 	}
+	return sh.serve(lr)
+}
+
+// newTerminalShell makes a shell whose input is x/term's line editor on a
+// raw terminal, with Tab completion and "?" help.
+func newTerminalShell(env Env, in io.Reader, out io.Writer) (*Shell, *ttyReader) {
+	tr := newTTYReader(in, out)
+	sh := New(env, tr.t)
+	tr.t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
+		return sh.onKey(tr.t, line, pos, key)
+	}
+	return sh, tr
+}
+
+// serve runs commands read from lr until exit or end of input.
+func (sh *Shell) serve(lr lineReader) error {
 	sh.certificateHint()
 	for !sh.Done() {
 		sh.refreshHostname()

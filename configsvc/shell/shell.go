@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"alixsec.dev/configsvc/api"
+	"alixsec.dev/configsvc/model"
 )
 
 // Default paths of the sockets the shell reads status from.
@@ -46,9 +47,16 @@ type Env struct {
 	StartShell func() error
 	// Timeout bounds each API call and socket conversation.
 	Timeout time.Duration
+	// InitiateWait is how long request ipsec initiate waits for the
+	// outcome (DefaultInitiateWait when 0).
+	InitiateWait time.Duration
 	// Now is the clock certificates are checked against (time.Now when
 	// nil).
 	Now func() time.Time
+	// Stdin is the data stream of commands that read one (load -,
+	// request system upgrade -): an SSH command's standard input. nil
+	// (the console) means there is none, and those commands say so.
+	Stdin io.Reader
 }
 
 type mode int
@@ -63,6 +71,7 @@ type Shell struct {
 	env      Env
 	out      io.Writer
 	in       lineReader // the console, for pasted PEM; nil when only Exec is used
+	errs     io.Writer  // a command's "% ..." error line; out when nil
 	mode     mode
 	sess     *api.Session
 	hostname string
@@ -98,7 +107,7 @@ func New(env Env, out io.Writer) *Shell {
 	if env.Timeout == 0 {
 		env.Timeout = 30 * time.Second
 	}
-	sh := &Shell{env: env, out: out, hostname: "alixsec"}
+	sh := &Shell{env: env, out: out, hostname: (&model.System{}).EffectiveHostname()}
 	sh.refreshHostname()
 	return sh
 }
@@ -116,6 +125,16 @@ func (sh *Shell) Prompt() string {
 	return sh.hostname + "> "
 }
 
+// errOut is where a failed command's "% ..." line goes: out, except for
+// remote commands without a terminal, whose errors go to stderr so that
+// `ssh HOST show configuration > FILE` keeps FILE clean.
+func (sh *Shell) errOut() io.Writer {
+	if sh.errs != nil {
+		return sh.errs
+	}
+	return sh.out
+}
+
 // Done reports whether the user ended the session.
 func (sh *Shell) Done() bool { return sh.quit }
 
@@ -123,32 +142,36 @@ func (sh *Shell) refreshHostname() {
 	ctx, cancel := sh.ctx()
 	defer cancel()
 	snap, err := sh.env.Client.Running(ctx)
-	if err == nil && snap.Config.System.Hostname != "" {
-		sh.hostname = snap.Config.System.Hostname
+	if err == nil {
+		sh.hostname = snap.Config.System.EffectiveHostname()
 	}
 }
 
 // Exec runs one input line and writes its output. A line ending in "?"
-// prints help for that position instead of running.
-func (sh *Shell) Exec(line string) {
+// prints help for that position instead of running. It returns the
+// error it printed (nil when the command succeeded), so that a remote
+// command's exit status can say whether it did.
+func (sh *Shell) Exec(line string) error {
 	if help, ok := helpRequest(line); ok {
 		sh.printHelp(help)
-		return
+		return nil
 	}
 	cmd, args, err := sh.parse(line)
 	if err != nil {
-		fmt.Fprintf(sh.out, "%% %v\n", oneLine(err))
-		return
+		fmt.Fprintf(sh.errOut(), "%% %v\n", oneLine(err))
+		return err
 	}
 	if cmd == nil {
-		return
+		return nil
 	}
 	if err := cmd.run(sh, args); err != nil {
-		fmt.Fprintf(sh.out, "%% %v\n", err)
+		fmt.Fprintf(sh.errOut(), "%% %v\n", err)
 		if api.IsCode(err, api.CodeUnavailable) || api.IsCode(err, api.CodeNotFound) && sh.sess != nil && strings.Contains(err.Error(), "edit session") {
 			sh.reconnect()
 		}
+		return err
 	}
+	return nil
 }
 
 // reconnect replaces a lost configsvc connection (configsvc restarted);

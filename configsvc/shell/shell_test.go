@@ -180,6 +180,7 @@ func TestHelpAndCompletion(t *testing.T) {
 		{false, "sh", "show "},
 		{false, "show int", "show interfaces "},
 		{false, "show ipsec ", "show ipsec sa "},
+		{false, "request ipsec s", "request ipsec save-keys "},
 		{false, "co", "configure "},
 		{true, "set sys", "set system "},
 		{true, "set system con", "set system console "},
@@ -285,6 +286,19 @@ func TestStatusSockets(t *testing.T) {
 	if got := strings.Join(ike.rekeyed, ","); got != "gw2 child,gw2 ike,gw2 reauth" {
 		t.Errorf("ikesvc was asked to rekey %q", got)
 	}
+	out := f.exec("request ipsec save-keys")
+	if want := "wrote the keys of 1 IKE SAs and 2 ESP SAs to /tmp/ikesvc-keys (/tmp/ikesvc-keys/ikev2_decryption_table, /tmp/ikesvc-keys/esp_sa)\n"; !strings.HasPrefix(out, want) || !ike.savedKeys {
+		t.Errorf("request ipsec save-keys = %q, want it to start %q", out, want)
+	}
+	if help := f.exec("request ipsec ?"); !strings.Contains(help, "save-keys") || !strings.Contains(help, "never the CF") {
+		t.Errorf("request ipsec ? lacks save-keys:\n%s", help)
+	}
+	if out := f.exec("request ipsec initiate gw2"); out != "initiate gw2: established IKE SA aes128gcm16-prfsha256-ecp256, CHILD_SA aes128gcm16-noesn\n" {
+		t.Errorf("initiate gw2 = %q", out)
+	}
+	if out := f.exec("request ipsec initiate gw3"); !strings.Contains(out, "initiate gw3: failed: peer answered IKE_SA_INIT with NO_PROPOSAL_CHOSEN") {
+		t.Errorf("initiate gw3 (proposal mismatch) = %q", out)
+	}
 	serveOnce(t, f.env.LogSocket, "boot ok\nconfigsvc started\n", false)
 	if out := f.exec("show log"); out != "boot ok\nconfigsvc started\n" {
 		t.Errorf("show log = %q", out)
@@ -303,7 +317,7 @@ func TestShowSystemAndInterfaces(t *testing.T) {
 	f.sh.env.SysRoot = sys
 	out := f.exec("show system")
 	want := "hostname:  alixsec\nuptime:    1h2m5s\nmemory:    256 MiB total, 200 MiB available\nload:      0.10 0.20 0.30\nrevision:  1, committed "
-	if !strings.HasPrefix(out, want) || !strings.HasSuffix(out, "(factory default)\ndisk sda: 56 sectors written since boot\n") {
+	if !strings.HasPrefix(out, want) || !strings.Contains(out, "(factory default)\ndisk sda: 56 sectors written since boot\n") {
 		t.Errorf("show system =\n%s\nwant prefix\n%s", out, want)
 	}
 	out = f.exec("show interfaces")
@@ -529,11 +543,17 @@ type fakeIKE struct {
 	sas        []control.IKESA
 	terminated string
 	rekeyed    []string
+	savedKeys  bool
 }
 
 func (f *fakeIKE) Rekey(peer string, kind ike.RekeyKind) error {
 	f.rekeyed = append(f.rekeyed, peer+" "+string(kind))
 	return nil
+}
+
+func (f *fakeIKE) SaveKeys() (control.SavedKeys, error) {
+	f.savedKeys = true
+	return control.SavedKeys{Dir: "/tmp/ikesvc-keys", Files: []string{"/tmp/ikesvc-keys/ikev2_decryption_table", "/tmp/ikesvc-keys/esp_sa"}, IKE: 1, ESP: 2}, nil
 }
 
 func (f *fakeIKE) Status(ctx context.Context) []control.IKESA { return f.sas }
@@ -543,6 +563,17 @@ func (f *fakeIKE) Initiate(peer string) error {
 		return fmt.Errorf("no such peer %q", peer)
 	}
 	return nil
+}
+
+// InitiateWait answers gw2 established and gw3 with a proposal mismatch.
+func (f *fakeIKE) InitiateWait(ctx context.Context, peer string) (control.Outcome, error) {
+	switch peer {
+	case "gw2":
+		return control.Outcome{Peer: peer, IKE: "aes128gcm16-prfsha256-ecp256", Child: "aes128gcm16-noesn"}, nil
+	case "gw3":
+		return control.Outcome{Peer: peer, Error: "peer answered IKE_SA_INIT with NO_PROPOSAL_CHOSEN"}, nil
+	}
+	return control.Outcome{}, fmt.Errorf("no such peer %q", peer)
 }
 
 func (f *fakeIKE) Terminate(peer string) error {

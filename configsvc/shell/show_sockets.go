@@ -100,8 +100,40 @@ func (sh *Shell) ipsecPeerAction(args []string, what string, do func(*control.Cl
 	return nil
 }
 
+// DefaultInitiateWait is how long `request ipsec initiate` waits for the
+// handshake's outcome: longer than ikesvc's retransmissions of one
+// request (0.5+1+2+4+8+16 s), so a silent peer is reported as such.
+const DefaultInitiateWait = 35 * time.Second
+
+// initiateIPsec starts a peer's IKE SA and, like swanctl --initiate,
+// waits for and prints the outcome: the algorithms, or why it failed.
 func (sh *Shell) initiateIPsec(args []string) error {
-	return sh.ipsecPeerAction(args, "initiate", (*control.Client).Initiate)
+	if len(args) != 1 {
+		return fmt.Errorf("usage: initiate <peer>")
+	}
+	c, missing, err := sh.ikesvcClient()
+	if missing {
+		return fmt.Errorf("ikesvc is not running")
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	wait := sh.env.InitiateWait
+	if wait == 0 {
+		wait = DefaultInitiateWait
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sh.env.Timeout+wait)
+	defer cancel()
+	o, err := c.InitiateWait(ctx, args[0], wait)
+	if err != nil {
+		return fmt.Errorf("initiate %s: %w", args[0], err)
+	}
+	if !o.OK() {
+		return fmt.Errorf("initiate %s: %s", args[0], o)
+	}
+	fmt.Fprintf(sh.out, "initiate %s: %s\n", args[0], o)
+	return nil
 }
 
 // rekeyIPsec asks ikesvc to rekey a peer's CHILD_SAs, its IKE SA or to

@@ -38,6 +38,7 @@ func (sh *Shell) showSystem(args []string) error {
 	for _, d := range readDiskWrites(sh.env.SysRoot) {
 		fmt.Fprintf(sh.out, "disk %s: %d sectors written since boot\n", d.name, d.sectorsWritten)
 	}
+	sh.showSSHStatus(snap.Config)
 	return nil
 }
 

@@ -3,7 +3,9 @@
 //
 // Layout: bucket "meta" holds format version, running and last revision
 // numbers; bucket "revisions" maps a big-endian revision number to a
-// record (time, comment, the whole config as set lines). A commit is one
+// record (time, comment, the whole config as set lines); bucket
+// "secrets" holds board identity that revisions do not cover (secret.go).
+// A commit is one
 // bbolt read-write transaction, so bbolt's two fdatasyncs make it durable
 // and atomic; a power cut leaves either the old or the new revision
 // running. Opening and reading never write to the file, so the CF card
@@ -390,7 +392,10 @@ func (s *Store) Compare(n, m uint64) ([]string, error) {
 // Record encoding: 1 byte version, 8 bytes time (Unix ns), 4 bytes comment
 // length, the comment, then the config as set lines.
 func encodeRevision(t time.Time, comment string, cfg *model.Config) []byte {
-	text := settext.Format(cfg)
+	return encodeRecord(t, comment, settext.Format(cfg))
+}
+
+func encodeRecord(t time.Time, comment string, text []byte) []byte {
 	b := make([]byte, 0, 13+len(comment)+len(text))
 	b = append(b, 1)
 	b = binary.BigEndian.AppendUint64(b, uint64(t.UnixNano()))

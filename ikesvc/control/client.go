@@ -94,6 +94,20 @@ func (c *Client) Initiate(ctx context.Context, peer string) error {
 	return err
 }
 
+// InitiateWait starts the IKE SA of a configured peer and waits up to
+// wait for the outcome (an established peer reports at once). ctx must
+// outlast wait.
+func (c *Client) InitiateWait(ctx context.Context, peer string, wait time.Duration) (Outcome, error) {
+	resp, err := c.call(ctx, Request{Cmd: CmdInitiate, Peer: peer, WaitMS: max(wait.Milliseconds(), 1)})
+	if err != nil {
+		return Outcome{}, err
+	}
+	if resp.Outcome == nil {
+		return Outcome{}, fmt.Errorf("ikesvc %s: the answer to %s holds no outcome (an older ikesvc?)", c.path, CmdInitiate)
+	}
+	return *resp.Outcome, nil
+}
+
 // Terminate deletes the IKE and CHILD SAs of a configured peer.
 func (c *Client) Terminate(ctx context.Context, peer string) error {
 	_, err := c.call(ctx, Request{Cmd: CmdTerminate, Peer: peer})
@@ -105,4 +119,17 @@ func (c *Client) Terminate(ctx context.Context, peer string) error {
 func (c *Client) Rekey(ctx context.Context, peer, kind string) error {
 	_, err := c.call(ctx, Request{Cmd: CmdRekey, Peer: peer, Kind: kind})
 	return err
+}
+
+// SaveKeys makes ikesvc write Wireshark's key tables (ikev2_decryption_table,
+// esp_sa) and says where.
+func (c *Client) SaveKeys(ctx context.Context) (SavedKeys, error) {
+	resp, err := c.call(ctx, Request{Cmd: CmdSaveKeys})
+	if err != nil {
+		return SavedKeys{}, err
+	}
+	if resp.Keys == nil {
+		return SavedKeys{}, fmt.Errorf("ikesvc %s: the answer to %s says nothing about the keys", c.path, CmdSaveKeys)
+	}
+	return *resp.Keys, nil
 }

@@ -2,9 +2,11 @@
 // JSON request per line and one JSON response per line. `show ipsec sa`
 // in the CLI and `ikesvc -control SOCKET show` use its Client.
 //
-//	request:  {"cmd":"show"} | {"cmd":"crls"} | {"cmd":"initiate","peer":"gw2"} | {"cmd":"terminate","peer":"gw2"}
-//	          | {"cmd":"rekey","peer":"gw2","kind":"child|ike|reauth"}
+//	request:  {"cmd":"show"} | {"cmd":"crls"} | {"cmd":"initiate","peer":"gw2"[,"wait_ms":30000]} | {"cmd":"terminate","peer":"gw2"}
+//	          | {"cmd":"save-keys"} | {"cmd":"rekey","peer":"gw2","kind":"child|ike|reauth"}
 //	response: {"sas":[...]} on success of show, {"crl_fetch":{"enabled":true,"urls":[...]}} of crls,
+//	          {"saved_keys":{"dir":"/tmp/ikesvc-keys",...}} of save-keys,
+//	          {"outcome":{"peer":"gw2","ike":"...","child":"...","error":"..."}} of initiate with wait_ms,
 //	          {} on success otherwise, {"error":"..."} on failure
 package control
 
@@ -28,6 +30,7 @@ const (
 	CmdInitiate  = "initiate"
 	CmdTerminate = "terminate"
 	CmdRekey     = "rekey"
+	CmdSaveKeys  = "save-keys"
 )
 
 // Request is one line from a client.
@@ -35,13 +38,44 @@ type Request struct {
 	Cmd  string `json:"cmd"`
 	Peer string `json:"peer,omitempty"`
 	Kind string `json:"kind,omitempty"` // of rekey: child, ike or reauth
+	// WaitMS, for initiate, asks to wait up to this many milliseconds for
+	// the outcome; 0 answers as soon as the handshake has started.
+	WaitMS int64 `json:"wait_ms,omitempty"`
 }
 
 // Response is one line to a client.
 type Response struct {
-	Error    string    `json:"error,omitempty"`
-	SAs      []IKESA   `json:"sas,omitempty"`
-	CRLFetch *CRLFetch `json:"crl_fetch,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	SAs      []IKESA    `json:"sas,omitempty"`
+	CRLFetch *CRLFetch  `json:"crl_fetch,omitempty"`
+	Keys     *SavedKeys `json:"saved_keys,omitempty"`
+	Outcome  *Outcome   `json:"outcome,omitempty"`
+}
+
+// SavedKeys is the answer to save-keys: where ikesvc wrote Wireshark's
+// key tables and how many SAs they hold (never the keys themselves).
+type SavedKeys struct {
+	Dir         string   `json:"dir"`
+	Files       []string `json:"files"`
+	IKE         int      `json:"ike"`
+	ESP         int      `json:"esp"`
+	Unsupported int      `json:"unsupported,omitempty"` // SAs Wireshark cannot decrypt, left out
+}
+
+// KeyService is implemented by a Service that can write Wireshark's key
+// tables (ikesvc's daemon: to -save-keys DIR, or to RAM under /tmp).
+type KeyService interface {
+	SaveKeys() (SavedKeys, error)
+}
+
+// Outcome is the answer to initiate with wait_ms (see ike.Outcome).
+type Outcome = ike.Outcome
+
+// InitiateWaiter is implemented by a Service that can report how an
+// initiation ended (ikesvc's daemon); initiate with wait_ms on another
+// Service only starts it.
+type InitiateWaiter interface {
+	InitiateWait(ctx context.Context, peer string) (Outcome, error)
 }
 
 // CRL is one CRL distribution point in the answer to crls.

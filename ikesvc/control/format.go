@@ -48,3 +48,12 @@ func Format(w io.Writer, sas []IKESA, now time.Time) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// FormatSavedKeys is the one-line answer to save-keys.
+func FormatSavedKeys(s SavedKeys) string {
+	line := fmt.Sprintf("wrote the keys of %d IKE SAs and %d ESP SAs to %s (%s)", s.IKE, s.ESP, s.Dir, strings.Join(s.Files, ", "))
+	if s.Unsupported > 0 {
+		line += fmt.Sprintf("; %d SAs left out (algorithms Wireshark cannot decrypt)", s.Unsupported)
+	}
+	return line
+}

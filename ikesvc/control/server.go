@@ -102,21 +102,52 @@ func handle(ctx context.Context, svc Service, req Request) Response {
 			st.URLs = []CRL{}
 		}
 		return Response{CRLFetch: &st}
+	case CmdSaveKeys:
+		ks, ok := svc.(KeyService)
+		if !ok {
+			return Response{Error: "this ikesvc cannot save keys"}
+		}
+		saved, err := ks.SaveKeys()
+		if err != nil {
+			return Response{Error: err.Error()}
+		}
+		return Response{Keys: &saved}
 	case CmdInitiate:
+		if w, ok := svc.(InitiateWaiter); ok && req.WaitMS > 0 {
+			return initiateWait(ctx, w, req)
+		}
 		err = svc.Initiate(req.Peer)
 	case CmdTerminate:
 		err = svc.Terminate(req.Peer)
 	case CmdRekey:
 		if rs, ok := svc.(RekeyService); ok {
-			err = rs.Rekey(req.Peer, ike.RekeyKind(req.Kind))
+			kind := ike.RekeyKind(req.Kind)
+			if kind == "" {
+				kind = ike.RekeyChild
+			}
+			err = rs.Rekey(req.Peer, kind)
 		} else {
 			err = fmt.Errorf("rekey %s: not supported by this service", req.Peer)
 		}
 	default:
-		err = fmt.Errorf("unknown command %q (want show, crls, initiate, terminate or rekey)", req.Cmd)
+		err = fmt.Errorf("unknown command %q (want show, crls, initiate, terminate, rekey or save-keys)", req.Cmd)
 	}
 	if err != nil {
 		return Response{Error: err.Error()}
 	}
 	return Response{}
+}
+
+// maxWait bounds an initiate's wait_ms, so a client cannot park a
+// connection for ever.
+const maxWait = 5 * time.Minute
+
+func initiateWait(ctx context.Context, w InitiateWaiter, req Request) Response {
+	ctx, cancel := context.WithTimeout(ctx, min(time.Duration(req.WaitMS)*time.Millisecond, maxWait))
+	defer cancel()
+	o, err := w.InitiateWait(ctx, req.Peer)
+	if err != nil {
+		return Response{Error: err.Error()}
+	}
+	return Response{Outcome: &o}
 }

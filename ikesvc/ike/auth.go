@@ -185,7 +185,7 @@ func (sa *ikeSA) consumeAuthResponse(m *wire.Message) {
 	}
 	chain, peerID, err := sa.verifyPeer(m)
 	if err == nil {
-		err = sa.peer.cfg.RemoteID.Match(peerID, chain.Leaf())
+		_, err = matchPeer([]*peer{sa.peer}, peerID, chain)
 	}
 	if err != nil {
 		// RFC 7296 2.21.2: tell the responder, which already considers the
@@ -198,6 +198,9 @@ func (sa *ikeSA) consumeAuthResponse(m *wire.Message) {
 	sa.established = sa.e.now()
 	sa.state = StateEstablished
 	sa.timersEstablished()
+	sa.e.markContacted(sa)
+	defer sa.settleDuplicates()  // runs last: after the reauth step
+	defer sa.reauthEstablished() // once the CHILD_SA is in
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", sa.peerName(), sa.spiI, peerID, sa.suite)
 	child := sa.firstChild
 	sa.firstChild = nil
@@ -232,39 +235,21 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 	chain, peerID, err := sa.verifyPeer(m)
 	var p *peer
 	if err == nil {
-		var why []error
-		for _, c := range sa.candidates {
-			if c.removed {
-				continue
-			}
-			merr := c.cfg.RemoteID.Match(peerID, chain.Leaf())
-			if merr == nil {
-				p = c
-				break
-			}
-			why = append(why, fmt.Errorf("peer %s: %w", c.cfg.Name, merr))
-		}
-		if p == nil {
-			err = fmt.Errorf("%s matches no configured peer: %w", peerID, errors.Join(why...))
-		}
+		p, err = matchPeer(sa.candidates, peerID, chain)
 	}
 	if err != nil {
-		sa.e.log.Errorf("ike: IKE_AUTH from %v (candidate %s): authentication failed: %v", sa.remote, sa.candidates[0].cfg.Name, err)
+		var nm *noMatchError
+		if errors.As(err, &nm) {
+			sa.e.log.Errorf("ike: IKE_AUTH from %v: authentication failed: %v", sa.remote, err)
+		} else {
+			sa.e.log.Errorf("ike: IKE_AUTH from %v (candidate %s): authentication failed: %v", sa.remote, sa.candidates[0].cfg.Name, err)
+		}
 		sa.respond(m, []wire.Payload{notifyPayload(wire.NotifyAuthenticationFailed, nil)})
 		sa.close(false)
 		return
 	}
 	sa.peer = p
 	sa.remoteID, sa.remoteChain = peerID, chain
-	if m.FindNotify(wire.NotifyInitialContact) != nil {
-		// The peer restarted: its old SAs are gone on its side.
-		for _, old := range sa.e.sasOf(p) {
-			if old != sa && old.state == StateEstablished {
-				sa.e.log.Verbosef("ike: peer %s: INITIAL_CONTACT, dropping old IKE SA %x", p.cfg.Name, old.ourSPI())
-				old.close(false)
-			}
-		}
-	}
 	id, certs, auth, err := sa.ourAuthPayloads()
 	if err != nil {
 		sa.e.log.Errorf("ike: peer %s: building AUTH: %v", p.cfg.Name, err)
@@ -277,7 +262,11 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 	sa.state = StateEstablished
 	sa.established = sa.e.now()
 	sa.timersEstablished()
+	sa.e.markContacted(sa)
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x established with %s (%v)", p.cfg.Name, sa.spiR, peerID, sa.suite)
+	if m.FindNotify(wire.NotifyInitialContact) == nil {
+		sa.peerReauthenticated()
+	}
 	if m.Find(wire.PayloadSA) != nil {
 		childPayloads, child, fail := sa.acceptChild(m, true, sa.ni, sa.nr, nil)
 		if fail != nil {
@@ -287,5 +276,10 @@ func (sa *ikeSA) consumeAuthRequest(m *wire.Message) {
 			sa.addChild(child)
 		}
 	}
+	if m.FindNotify(wire.NotifyInitialContact) != nil {
+		// The peer restarted: its old SAs are gone on its side.
+		sa.dropOthersOfIdentity()
+	}
 	sa.respond(m, payloads)
+	sa.settleDuplicates()
 }

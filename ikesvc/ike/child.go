@@ -24,8 +24,9 @@ type childSA struct {
 	created           time.Time
 	rekeyAfter        time.Duration
 	rekey             *timer
-	rekeying          bool // our rekey of it is queued or in flight
-	rekeySent         bool // ... and its request has gone out
+	rekeying          bool     // our rekey of it is queued or in flight
+	rekeySent         bool     // ... and its request has gone out
+	rekeyNext         *childSA // ... proposing this successor (saved state resumes it)
 
 	// After a rekey (RFC 7296 2.8.1; collision.go). superseded: a newer
 	// CHILD_SA took over and the peer is to delete this one (we do after
@@ -35,6 +36,13 @@ type childSA struct {
 	superseded bool
 	deleting   bool
 	peerRekey  *rekeyOutcome
+	// outPending: we answered the exchange that created it and its
+	// outbound SA waits until no other installed SA carries the same
+	// traffic (make-before-break, childinstall.go). hardExpired: the
+	// kernel deleted it, so nothing of it may linger.
+	outPending  bool
+	outWait     *timer // PendingOutboundLimit
+	hardExpired bool
 
 	// While being proposed by us.
 	proposals []suite.Proposal
@@ -422,8 +430,11 @@ func (sa *ikeSA) setChildKeys(c *childSA, keys suite.ChildKeys, weInitiated bool
 	if !weInitiated {
 		// The exchange's initiator rekeys on time; we step in only later,
 		// which avoids most rekey collisions (collision.go resolves the
-		// rest).
+		// rest). Our outbound SA waits for the old one to leave.
 		c.rekeyAfter += c.rekeyAfter / 10
+		c.outPending = true
+	} else {
+		c.rekeyAfter -= sa.e.jitter(c.rekeyAfter)
 	}
 }
 
@@ -455,8 +466,10 @@ func (sa *ikeSA) addChild(c *childSA) {
 	c.proposals, c.ke, c.ni = nil, nil, nil
 	c.rekey = sa.e.newTimer(func() { sa.rekeyChild(c) })
 	c.rekey.Mod(c.rekeyAfter)
+	sa.e.timersOutbound(c)
 	sa.children = append(sa.children, c)
 	sa.e.log.Verbosef("ike: peer %s: CHILD_SA %08x_i %08x_o %v %v installed", sa.peerName(), c.inSPI, c.outSPI, c.mode, c.suite)
+	sa.e.staleReplaced(c.reqid)
 	sa.e.syncKernel()
 }
 
@@ -466,8 +479,18 @@ func (sa *ikeSA) removeChild(c *childSA) {
 	for i, x := range sa.children {
 		if x == c {
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)
+			sa.e.retireChild(c)
 			return
 		}
+	}
+}
+
+// dropChildren forgets all of sa's CHILD_SAs; the caller syncs the kernel.
+func (sa *ikeSA) dropChildren() {
+	cs := sa.children
+	sa.children = nil
+	for _, c := range cs {
+		sa.e.retireChild(c)
 	}
 }
 

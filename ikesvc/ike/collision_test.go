@@ -148,6 +148,7 @@ func TestChildRekeyCollision(t *testing.T) {
 			p.b.engine.HandleKernelEvent(p.b.softExpire(t))
 			p.net.run(t)
 
+			p.settle(t)
 			p.checkUp(t, kernel.ModeTunnel)
 			// Traffic never met a missing SA, and no more than the old and
 			// the two new pairs were ever installed.
@@ -271,6 +272,7 @@ func TestChildRekeyLateCollision(t *testing.T) {
 			p.net.release(nil)
 			p.net.run(t)
 
+			p.settle(t)
 			p.checkUp(t, kernel.ModeTunnel)
 			after := p.a.only(t).Children[0]
 			if after.InSPI == before.InSPI {
@@ -446,6 +448,7 @@ func TestIKERekeyLateCollision(t *testing.T) {
 			p.net.release(nil)
 			p.net.run(t)
 
+			p.settle(t)
 			p.checkUp(t, kernel.ModeTunnel)
 			after := p.a.only(t)
 			if after.SPIi == before.SPIi || !after.Initiator || p.b.only(t).Initiator {

@@ -211,8 +211,23 @@ type Config struct {
 	// times the cookie threshold (the default one when cookies are off),
 	// negative: no cap.
 	HalfOpenLimit int
+	// CookieThresholdIP is how many half-open SAs of one source address
+	// make us ask that source for a COOKIE regardless of the total;
+	// 0: DefaultCookieThresholdIP, negative: never (halfopen.go).
+	CookieThresholdIP int
+	// BlockThreshold is how many half-open SAs one source address may hold
+	// (beyond it its requests are dropped; a configured peer's address
+	// keeps that many in reserve beyond HalfOpenLimit); 0:
+	// DefaultBlockThreshold, negative: no per-source limit.
+	BlockThreshold int
 	// KeepaliveInterval is how long an IKE SA behind a NAT stays silent
 	// towards its peer before it sends a NAT-keepalive (RFC 3948 2.3);
 	// 0: DefaultKeepaliveInterval, negative: never.
 	KeepaliveInterval time.Duration
+	// SaveState, when set, receives the engine's state (Export's encoding)
+	// after every change, before any datagram that change produced is sent:
+	// a daemon keeps it in RAM (a file under /run) so that a restarted
+	// process continues the same SAs (Restore). It is called with the
+	// engine's lock held: it must not block long or call back.
+	SaveState func(state []byte)
 }

@@ -35,6 +35,18 @@ const (
 	// cap on half-open responder IKE SAs, beyond which new IKE_SA_INIT
 	// requests are dropped unanswered.
 	HalfOpenLimitFactor = 4
+	// DefaultCookieThresholdIP is how many half-open responder IKE SAs of
+	// one source address make us ask that source for a COOKIE even when
+	// the engine is not under load (strongSwan's cookie_threshold_ip).
+	DefaultCookieThresholdIP = 3
+	// DefaultBlockThreshold is how many half-open responder IKE SAs one
+	// source address may hold (strongSwan's block_threshold); it is also
+	// the reserve every configured peer's address keeps beyond the cap.
+	DefaultBlockThreshold = 5
+	// HalfOpenTimeoutUnderLoad replaces HalfOpenTimeout for SAs made while
+	// the engine is at its COOKIE threshold: a real initiator's IKE_AUTH
+	// comes within a round trip and a few retransmissions.
+	HalfOpenTimeoutUnderLoad = 5 * time.Second
 	// CookieSecretLifetime is how long one COOKIE secret is used; cookies
 	// made with it stay valid for one more lifetime after the rotation, so
 	// one issued just before a rotation still works.

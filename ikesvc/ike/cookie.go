@@ -95,30 +95,19 @@ func (c *cookieSecrets) valid(cookie, ni []byte, ip netip.Addr, spiI uint64) boo
 func (e *Engine) halfOpenCount() int {
 	n := 0
 	for _, sa := range e.halfOpen {
-		if sa.state == StateInitReplied {
+		if isHalfOpen(sa) {
 			n++
 		}
 	}
 	return n
 }
 
-// overHalfOpenLimit reports, and logs once per LoadLogInterval, that a new
-// IKE_SA_INIT request must be dropped unanswered.
-func (e *Engine) overHalfOpenLimit(halfOpen int) bool {
-	limit := e.cfg.HalfOpenLimit
-	if limit < 0 || halfOpen < limit {
-		return false
-	}
-	e.capLog.note(e, "ike: %d half-open IKE SAs, the limit: dropping new IKE_SA_INIT requests unanswered", halfOpen)
-	return true
-}
-
 // admitCookie decides whether an IKE_SA_INIT request may create state:
-// always below the threshold, and above it only with a valid COOKIE. A
-// request that may not is answered with a fresh COOKIE (RFC 7296 2.6).
-func (e *Engine) admitCookie(halfOpen int, h wire.Header, m *wire.Message, ni []byte, from, to netip.AddrPort) bool {
-	threshold := e.cfg.CookieThreshold
-	if threshold < 0 || halfOpen < threshold {
+// always while neither the engine nor its source is under load
+// (cookieNeeded), and otherwise only with a valid COOKIE. A request that
+// may not is answered with a fresh COOKIE (RFC 7296 2.6).
+func (e *Engine) admitCookie(l halfOpenLoad, h wire.Header, m *wire.Message, ni []byte, from, to netip.AddrPort) bool {
+	if !e.cookieNeeded(l) {
 		return true // not under load: a cookie, if any, is ignored
 	}
 	if err := e.rotateCookieSecret(); err != nil {
@@ -128,7 +117,11 @@ func (e *Engine) admitCookie(halfOpen int, h wire.Header, m *wire.Message, ni []
 	if n := m.FindNotify(wire.NotifyCookie); n != nil && e.cookies.valid(n.Data, ni, from.Addr(), h.InitiatorSPI) {
 		return true
 	}
-	e.cookieLog.note(e, "ike: %d half-open IKE SAs: answering IKE_SA_INIT requests without a valid COOKIE with one", halfOpen)
+	if e.underLoad(l) {
+		e.cookieLog.note(e, "ike: %d half-open IKE SAs: answering IKE_SA_INIT requests without a valid COOKIE with one", l.total)
+	} else {
+		e.loadLog.cookieIP.note(e, "ike: %v holds %d half-open IKE SAs: answering its IKE_SA_INIT requests without a valid COOKIE with one", from.Addr(), l.source)
+	}
 	e.initError(h, wire.NotifyCookie, e.cookies.cur.make(ni, from.Addr(), h.InitiatorSPI), from, to)
 	return false
 }
@@ -141,11 +134,16 @@ type rateLog struct {
 }
 
 func (r *rateLog) note(e *Engine, format string, args ...any) {
+	r.noteCounting(e, "requests", format, args...)
+}
+
+// noteCounting is note with the counted thing named (requests, SAs, datagrams).
+func (r *rateLog) noteCounting(e *Engine, what, format string, args ...any) {
 	r.count++
 	now := e.now()
 	if !r.last.IsZero() && now.Sub(r.last) < LoadLogInterval {
 		return
 	}
-	e.log.Errorf(format+" (%d requests since the last report)", append(args, r.count)...)
+	e.log.Errorf(format+" (%d %s since the last report)", append(args, r.count, what)...)
 	r.last, r.count = now, 0
 }

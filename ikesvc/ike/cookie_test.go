@@ -64,6 +64,7 @@ func TestKernelExpire(t *testing.T) {
 	old := p.a.kernelSet(t).SAs[0]
 	p.a.engine.HandleKernelEvent(kernel.Event{Kind: kernel.EventSoftExpire, Expire: kernel.Expire{SA: old.ID(), Reqid: old.Reqid}})
 	p.net.run(t)
+	p.settle(t)
 	p.checkUp(t, kernel.ModeTransport)
 	for _, sa := range p.a.kernelSet(t).SAs {
 		if sa.ID() == old.ID() {
@@ -86,8 +87,9 @@ func TestKernelExpire(t *testing.T) {
 	}
 }
 
-// spoofInit is an IKE_SA_INIT request made by hand, from A's address but
-// a port of its own, so the test controls SPI, nonce and cookie.
+// spoofInit is an IKE_SA_INIT request made by hand, from an address of
+// its own (100.64.x.y, no configured peer's: B's respond-only peer takes
+// it), so the test controls source, SPI, nonce and cookie.
 type spoofInit struct {
 	spi  uint64
 	ni   []byte
@@ -95,9 +97,17 @@ type spoofInit struct {
 }
 
 func newSpoofInit(p *pair, n int) spoofInit {
+	return newSpoofInitFrom(spoofAddr(n), n)
+}
+
+// spoofAddr is the n-th spoofing source address.
+func spoofAddr(n int) netip.Addr { return netip.AddrFrom4([4]byte{100, 64, byte(n >> 8), byte(n)}) }
+
+// newSpoofInitFrom is the n-th spoofed request, from addr.
+func newSpoofInitFrom(addr netip.Addr, n int) spoofInit {
 	ni := make([]byte, NonceLen)
 	binary.BigEndian.PutUint64(ni, uint64(n)+1)
-	return spoofInit{spi: 0x5000 + uint64(n), ni: ni, from: netip.AddrPortFrom(p.a.addr, uint16(20000+n))}
+	return spoofInit{spi: 0x5000 + uint64(n), ni: ni, from: netip.AddrPortFrom(addr, uint16(20000+n))}
 }
 
 func (s spoofInit) packet(t *testing.T, p *pair, cookie []byte) []byte {
@@ -182,9 +192,13 @@ func fillHalfOpen(t *testing.T, p *pair, n int, next *int) {
 	}
 }
 
+// configureB gives B its peer A and a respond-only peer that admits
+// initiators from any address (road warriors: what a flood can target).
 func (p *pair) configureB(t *testing.T) {
 	t.Helper()
-	if _, err := p.b.engine.SetPeers([]PeerConfig{p.pb}); err != nil {
+	any := p.pb
+	any.Name, any.Remote = "any", netip.Addr{}
+	if _, err := p.b.engine.SetPeers([]PeerConfig{p.pb, any}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -25,9 +25,12 @@ func (sa *ikeSA) rekeyChild(c *childSA) {
 		sa.deleteChild(c, "superseded")
 		return
 	}
-	if sa.rekeyingIKE {
+	if sa.rekeyingIKE || sa.reauthing != nil {
 		c.rekey.Mod(rekeyPostpone)
 		return
+	}
+	if sa.superseded && sa.handedTo == nil {
+		return // the IKE SA and c go soon: the peer reauthenticated
 	}
 	c.rekeying = true
 	var next *childSA
@@ -45,31 +48,34 @@ func (sa *ikeSA) rekeyChild(c *childSA) {
 			return nil
 		}
 		next = n
-		c.rekeySent = true
+		c.rekeySent, c.rekeyNext = true, n
 		rekey := &wire.Notify{Protocol: wire.ProtocolESP, SPI: spiBytes(c.inSPI), Type: wire.NotifyRekeySA}
 		return append([]wire.Payload{rekey}, payloads...)
-	}, func(m *wire.Message) {
-		c.rekeying, c.rekeySent = false, false
-		ni := next.ni // completeChild clears it
-		nonce, _ := m.Find(wire.PayloadNonce).(*wire.Nonce)
-		err := childError(m)
-		if err == nil && (nonce == nil || len(nonce.Data) < 16 || len(nonce.Data) > 256) {
-			err = errBadNonce
-		}
-		var nr []byte
-		if err == nil {
-			nr = bytes.Clone(nonce.Data)
-			err = sa.completeChild(next, m, true, ni, nr)
-		}
-		// c lives where an IKE SA rekey meanwhile moved it.
-		owner := sa.current()
-		if err != nil {
-			owner.childRekeyFailed(c, err)
-			return
-		}
-		sa.e.log.Verbosef("ike: peer %s: CHILD_SA %08x rekeyed as %08x", sa.peerName(), c.inSPI, next.inSPI)
-		owner.childRekeyDone(c, &rekeyOutcome{child: next, ni: ni, nr: nr})
-	})
+	}, func(m *wire.Message) { sa.consumeChildRekeyResponse(c, next, m) })
+}
+
+// consumeChildRekeyResponse completes our rekey of c into next.
+func (sa *ikeSA) consumeChildRekeyResponse(c, next *childSA, m *wire.Message) {
+	c.rekeying, c.rekeySent, c.rekeyNext = false, false, nil
+	ni := next.ni // completeChild clears it
+	nonce, _ := m.Find(wire.PayloadNonce).(*wire.Nonce)
+	err := childError(m)
+	if err == nil && (nonce == nil || len(nonce.Data) < 16 || len(nonce.Data) > 256) {
+		err = errBadNonce
+	}
+	var nr []byte
+	if err == nil {
+		nr = bytes.Clone(nonce.Data)
+		err = sa.completeChild(next, m, true, ni, nr)
+	}
+	// c lives where an IKE SA rekey meanwhile moved it.
+	owner := sa.current()
+	if err != nil {
+		owner.childRekeyFailed(c, err)
+		return
+	}
+	sa.e.log.Verbosef("ike: peer %s: CHILD_SA %08x rekeyed as %08x", sa.peerName(), c.inSPI, next.inSPI)
+	owner.childRekeyDone(c, &rekeyOutcome{child: next, ni: ni, nr: nr})
 }
 
 // deleteChild asks the peer to delete c and removes it once confirmed.

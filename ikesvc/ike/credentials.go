@@ -14,8 +14,8 @@ func (e *Engine) SetCredentials(trust *pki.TrustStore, creds Credentials) error 
 	if trust == nil || creds.Key == nil || creds.Cert == nil {
 		return errors.New("ike: credentials need a trust store, a private key and a certificate")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	e.cfg.Trust, e.cfg.Creds = trust, creds
 	now := e.now()
 	for _, sa := range e.sas {
@@ -51,8 +51,8 @@ func (e *Engine) PeerChains() []pki.Chain {
 // once. New attempts of that peer fail at IKE_AUTH, where Verify checks
 // the same CRLs. It returns the names of the peers whose SAs it deleted.
 func (e *Engine) DeleteRevoked() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	var sas []*ikeSA
 	var chains []pki.Chain
 	for _, sa := range e.sas {

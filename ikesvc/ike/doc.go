@@ -9,8 +9,15 @@
 // COOKIE is answered with a COOKIE only and leaves no state (RFC 7296
 // 2.6); the cookie is VersionID | HMAC-SHA256(secret, Ni | IPi | SPIi),
 // the secret rotates every CookieSecretLifetime and the previous one stays
-// valid for one more. At Config.HalfOpenLimit half-open SAs new requests
-// are dropped unanswered. Both conditions are logged once per
+// valid for one more. Half-open SAs are also counted per source address
+// (halfopen.go, after strongSwan's cookie_threshold_ip and
+// block_threshold): a source at Config.CookieThresholdIP must bring a
+// COOKIE, one at Config.BlockThreshold is refused; Config.HalfOpenLimit
+// caps the sources that are no configured peer's address, whose own
+// reserve stays free; at the cap a newcomer that proved its address
+// evicts a stale SA or one of a source over its share before requests are
+// dropped unanswered; under load half-open SAs live only
+// HalfOpenTimeoutUnderLoad. Every condition is logged once per
 // LoadLogInterval, with a count, never per packet.
 //
 // NAT keepalives (timers.go): an established IKE SA that found itself
@@ -31,6 +38,22 @@
 // already gone with CHILD_SA_NOT_FOUND (2.25). An SA superseded by the
 // peer's rekey that the peer fails to delete goes after
 // SupersededDeleteDelay.
+//
+// Make-before-break (childinstall.go): a replaced CHILD_SA's successor is
+// installed before traffic moves to it, and the old SA leaves only after:
+// the responder of a rekey installs the new inbound SA at once and its
+// outbound SA when the old SA leaves (or after PendingOutboundLimit), the
+// initiator installs both on the response and then deletes the old one,
+// whose inbound half stays for RekeyedInboundGrace so packets in flight
+// are accepted. IKE SA rekeys move the CHILD_SAs without touching the
+// kernel. Reauthentication (reauth.go, PeerConfig.ReauthTime) builds a
+// new IKE SA and CHILD_SA next to the old ones and only then deletes the
+// old IKE SA. Rekey and reauth times of the exchange's initiator come up
+// to 10% early (jitter), the responder's 10% late.
+//
+// Dead peers (dpd.go): when a request of an established IKE SA goes
+// unanswered, or a rebooted peer answers it twice with INVALID_IKE_SPI,
+// PeerConfig.DPDAction clears, restarts or traps the peer.
 //
 // Layout, as in wireguard-go's device package: constants.go holds the
 // timers, state.go the State type and its diagram, timers.go the timer

@@ -37,6 +37,17 @@ type Engine struct {
 	// Load reports, each logged once per LoadLogInterval.
 	cookieLog, capLog rateLog
 	noKeepalive       bool // the transport cannot send keepalives (logged once)
+	// lingering are inbound SAs of replaced CHILD_SAs, kept for
+	// RekeyedInboundGrace (childinstall.go); linger removes them.
+	lingering []lingerSA
+	linger    *timer
+	// invalidSPISent rate-limits our INVALID_IKE_SPI answers (dpd.go).
+	invalidSPISent map[netip.Addr]invalidSPIWindow
+
+	loadLog   loadLogs      // per-source admission reports (halfopen.go)
+	malformed malformedLogs // bad datagrams, per reason (hardening.go)
+	// Restart without loss (persist.go, restore.go, stale.go).
+	persist persistence
 }
 
 // peer is a configured peer and its runtime state.
@@ -45,6 +56,10 @@ type peer struct {
 	reqid   uint32
 	restart *timer
 	removed bool
+	// lastRemote is where a respond-only peer's dead IKE SA was; dpdTrap:
+	// dead peer detection installed trap policies (dpd.go).
+	lastRemote netip.Addr
+	dpdTrap    bool
 }
 
 // halfOpenKey finds a responder SA by the initiator's SPI and address, for
@@ -72,15 +87,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.NATTPort == 0 {
 		cfg.NATTPort = 4500
 	}
-	if cfg.CookieThreshold == 0 {
-		cfg.CookieThreshold = DefaultCookieThreshold
-	}
-	if cfg.HalfOpenLimit == 0 {
-		cfg.HalfOpenLimit = HalfOpenLimitFactor * DefaultCookieThreshold
-		if cfg.CookieThreshold > 0 {
-			cfg.HalfOpenLimit = HalfOpenLimitFactor * cfg.CookieThreshold
-		}
-	}
+	cfg.applyLoadDefaults()
 	if cfg.KeepaliveInterval == 0 {
 		cfg.KeepaliveInterval = DefaultKeepaliveInterval
 	}
@@ -91,10 +98,13 @@ func New(cfg Config) (*Engine, error) {
 		cfg: cfg, log: cfg.Log, clock: cfg.Clock, rand: cfg.Random,
 		peers: map[string]*peer{}, reqids: map[string]uint32{},
 		sas: map[uint64]*ikeSA{}, halfOpen: map[halfOpenKey]*ikeSA{},
+		invalidSPISent: map[netip.Addr]invalidSPIWindow{},
+		persist:        newPersistence(),
 	}
 	if e.clock == nil {
 		e.clock = RealClock{}
 	}
+	e.linger = e.newTimer(e.expiredLinger)
 	if e.rand == nil {
 		e.rand = rand.Reader
 	}
@@ -123,11 +133,12 @@ func (e *Engine) SetPeers(peers []PeerConfig) (changed []string, err error) {
 		}
 		seen[peers[i].Name] = true
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	if e.closed {
 		return nil, errors.New("ike: engine closed")
 	}
+	restarted := e.adoptRestored(peers)
 	for name, p := range e.peers {
 		if !seen[name] {
 			e.removePeer(p, "removed from the configuration")
@@ -139,6 +150,13 @@ func (e *Engine) SetPeers(peers []PeerConfig) (changed []string, err error) {
 		pc := peers[i]
 		if old, ok := e.peers[pc.Name]; ok {
 			if old.cfg.Equal(&pc) {
+				continue
+			}
+			if old.cfg.sameNegotiation(&pc) {
+				if e.retunePeer(old, pc) {
+					start = append(start, old)
+				}
+				changed = append(changed, pc.Name)
 				continue
 			}
 			e.removePeer(old, "configuration changed")
@@ -154,7 +172,7 @@ func (e *Engine) SetPeers(peers []PeerConfig) (changed []string, err error) {
 		start = append(start, p)
 	}
 	e.syncKernel()
-	for _, p := range start {
+	for _, p := range append(restarted, start...) {
 		if p.cfg.StartAction == StartStart {
 			e.startPeer(p)
 		}
@@ -206,8 +224,8 @@ func (e *Engine) sasOf(p *peer) []*ikeSA {
 // Initiate starts an IKE SA with the named peer unless one is already up
 // or being set up.
 func (e *Engine) Initiate(name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	p, ok := e.peers[name]
 	if !ok {
 		return fmt.Errorf("initiate %s: %w", name, ErrUnknownPeer)
@@ -242,8 +260,8 @@ func (e *Engine) startPeer(p *peer) {
 // Terminate deletes every IKE SA (and so every CHILD_SA) of the named peer.
 // A peer with start action "start" is not restarted until Initiate.
 func (e *Engine) Terminate(name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	p, ok := e.peers[name]
 	if !ok {
 		return fmt.Errorf("terminate %s: %w", name, ErrUnknownPeer)
@@ -259,8 +277,8 @@ func (e *Engine) Terminate(name string) error {
 // Close deletes all IKE SAs (one Delete sent each, not waited for),
 // uninstalls everything from the kernel and stops the timers.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	if e.closed {
 		return nil
 	}
@@ -277,6 +295,10 @@ func (e *Engine) Close() error {
 	e.sas = map[uint64]*ikeSA{}
 	e.halfOpen = map[halfOpenKey]*ikeSA{}
 	e.peers = map[string]*peer{}
+	e.lingering = nil
+	e.linger.Del()
+	e.dropAllStale()
+	e.saveState() // nothing left to continue
 	e.closed = true
 	_, err := e.cfg.Kernel.Apply(context.Background(), kernel.Set{})
 	if err != nil {
@@ -287,8 +309,8 @@ func (e *Engine) Close() error {
 
 // HandleKernelEvent reacts to acquires (trap policies) and SA expiries.
 func (e *Engine) HandleKernelEvent(ev kernel.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	if e.closed {
 		return
 	}
@@ -309,6 +331,7 @@ func (e *Engine) HandleKernelEvent(ev kernel.Event) {
 						sa.rekeyChild(c)
 					} else {
 						e.log.Errorf("ike: peer %s: CHILD_SA %08x_i %08x_o hit its hard lifetime; deleting it", sa.peerName(), c.inSPI, c.outSPI)
+						c.hardExpired = true
 						sa.removeChild(c)
 						e.syncKernel()
 						sa.deleteChild(c, "hard lifetime") // tell the peer; c is already gone here
@@ -320,8 +343,18 @@ func (e *Engine) HandleKernelEvent(ev kernel.Event) {
 	}
 }
 
-// send hands a datagram to the transport, logging failures.
+// send hands a datagram to the transport, logging failures. Inside an
+// entry point (lock/unlock) it only queues the datagram: unlock saves the
+// state first, so nothing the peer sees is lost in a crash (persist.go).
 func (e *Engine) send(packet []byte, from, to netip.AddrPort) {
+	if e.persist.inEntry {
+		e.persist.outbox = append(e.persist.outbox, outgoing{packet, from, to})
+		return
+	}
+	e.transmit(packet, from, to)
+}
+
+func (e *Engine) transmit(packet []byte, from, to netip.AddrPort) {
 	if err := e.cfg.Transport.Send(packet, from, to); err != nil {
 		e.log.Verbosef("ike: sending %d bytes %v -> %v: %v", len(packet), from, to, err)
 	}

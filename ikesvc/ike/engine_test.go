@@ -103,6 +103,12 @@ func (p *pair) advance(t testing.TB, d time.Duration) {
 	}
 }
 
+// settle lets the inbound SAs of replaced CHILD_SAs run out their grace.
+func (p *pair) settle(t testing.TB) {
+	t.Helper()
+	p.advance(t, RekeyedInboundGrace)
+}
+
 // start configures both and runs the handshake to completion.
 func (p *pair) start(t testing.TB) {
 	t.Helper()
@@ -351,6 +357,7 @@ func TestChildRekey(t *testing.T) {
 	p.a.kern.applied = nil
 	p.clock.Advance(time.Minute)
 	p.net.run(t)
+	p.settle(t)
 	p.checkUp(t, kernel.ModeTransport)
 	now := p.a.only(t).Children[0]
 	if now.InSPI == old.InSPI || now.OutSPI == old.OutSPI {
@@ -374,6 +381,7 @@ func TestChildRekey(t *testing.T) {
 	// And the next rekey comes again.
 	p.clock.Advance(time.Minute)
 	p.net.run(t)
+	p.settle(t)
 	p.checkUp(t, kernel.ModeTransport)
 	if again := p.a.only(t).Children[0]; again.InSPI == now.InSPI {
 		t.Error("second rekey did not happen")

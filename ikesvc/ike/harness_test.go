@@ -279,13 +279,25 @@ type recordingKernel struct {
 	*kernel.Memory
 	mu      sync.Mutex
 	applied []kernel.Set
+	changes []kernel.Changes
+	// after, when set, runs after every Apply (a traffic monitor); it
+	// must not call into the engine, whose lock is held.
+	after func()
 }
 
 func (r *recordingKernel) Apply(ctx context.Context, s kernel.Set) (kernel.Changes, error) {
 	r.mu.Lock()
 	r.applied = append(r.applied, s)
 	r.mu.Unlock()
-	return r.Memory.Apply(ctx, s)
+	c, err := r.Memory.Apply(ctx, s)
+	r.mu.Lock()
+	r.changes = append(r.changes, c)
+	after := r.after
+	r.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	return c, err
 }
 
 type endpoint struct {
@@ -295,6 +307,10 @@ type endpoint struct {
 	kern   *recordingKernel
 	log    *logBuffer
 	cert   *x509.Certificate
+	// What a reboot needs to start the same host again.
+	key   crypto.Signer
+	inter *x509.Certificate
+	trust *pki.TrustStore
 }
 
 type endpointOpts struct {
@@ -317,7 +333,8 @@ func newEndpointWith(t testing.TB, n *testNet, clock *fakeClock, name string, ad
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep := &endpoint{name: name, addr: addr, kern: &recordingKernel{Memory: mem}, log: &logBuffer{t: t}, cert: cert}
+	ep := &endpoint{name: name, addr: addr, kern: &recordingKernel{Memory: mem}, log: &logBuffer{t: t}, cert: cert,
+		key: key, inter: inter, trust: trust}
 	cfg := Config{
 		Transport: n, Kernel: ep.kern, Clock: clock, Log: ep.log.logger(name), Trust: trust,
 		Creds:     Credentials{Key: key, Cert: cert, Intermediates: []*x509.Certificate{inter}},

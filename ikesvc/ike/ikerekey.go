@@ -18,6 +18,14 @@ import (
 // comparison (2.8.2). A superseded SA the peer failed to delete within
 // SupersededDeleteDelay is deleted here instead of being rekeyed.
 func (sa *ikeSA) rekeyIKE() {
+	if sa.superseded && sa.handedTo == nil && sa.onlyEstablished() {
+		// What superseded it is gone (a reauthentication or a duplicate
+		// that was deleted instead): it carries the peer's traffic alone.
+		sa.e.log.Verbosef("ike: peer %s: superseded IKE SA %x is the peer's last one; keeping it", sa.peerName(), sa.ourSPI())
+		sa.superseded = false
+		sa.ikeRekey.Mod(rekeyRetry)
+		return
+	}
 	if sa.superseded {
 		if sa.state == StateEstablished {
 			sa.e.log.Verbosef("ike: peer %s: the peer did not delete superseded IKE SA %x within %v", sa.peerName(), sa.ourSPI(), SupersededDeleteDelay)
@@ -26,6 +34,11 @@ func (sa *ikeSA) rekeyIKE() {
 		return
 	}
 	if sa.rekeyingIKE || sa.state != StateEstablished || sa.peer == nil {
+		return
+	}
+	if sa.reauthing != nil {
+		// The reauthentication replaces this IKE SA anyway.
+		sa.ikeRekey.Mod(rekeyPostpone)
 		return
 	}
 	if sa.pending != nil || len(sa.queue) > 0 || sa.childRekeying() {
@@ -52,6 +65,7 @@ func (sa *ikeSA) rekeyIKE() {
 			return nil
 		}
 		next = sa.successor(true, spi)
+		next.ni, next.ke = ni, ke // saved state resumes the exchange with them
 		// Reserve the SPI so the peer's messages for it are not "unknown".
 		sa.e.sas[spi] = next
 		sa.successorSA = next
@@ -60,22 +74,25 @@ func (sa *ikeSA) rekeyIKE() {
 			&wire.Nonce{Data: ni},
 			&wire.KE{Group: uint16(sa.suite.DH), Data: ke.PublicKey()},
 		}
-	}, func(m *wire.Message) {
-		sa.rekeyingIKE = false
-		sa.successorSA = nil
-		err := sa.completeIKERekey(next, m, ni, ke)
-		if err != nil {
-			delete(sa.e.sas, next.spiI)
-			if sa.adoptPeerSuccessor() {
-				sa.e.log.Verbosef("ike: peer %s: our IKE SA rekey failed (%v); the peer's stands", sa.peerName(), err)
-				return
-			}
-			sa.e.log.Errorf("ike: peer %s: rekeying IKE SA %x failed: %v; retrying in %v", sa.peerName(), sa.ourSPI(), err, rekeyRetry)
-			sa.ikeRekey.Mod(rekeyRetry)
+	}, func(m *wire.Message) { sa.consumeIKERekeyResponse(next, ni, ke, m) })
+}
+
+// consumeIKERekeyResponse completes our rekey of the IKE SA into next.
+func (sa *ikeSA) consumeIKERekeyResponse(next *ikeSA, ni []byte, ke suite.KeyExchange, m *wire.Message) {
+	sa.rekeyingIKE = false
+	sa.successorSA = nil
+	err := sa.completeIKERekey(next, m, ni, ke)
+	if err != nil {
+		delete(sa.e.sas, next.spiI)
+		if sa.adoptPeerSuccessor() {
+			sa.e.log.Verbosef("ike: peer %s: our IKE SA rekey failed (%v); the peer's stands", sa.peerName(), err)
 			return
 		}
-		sa.ikeRekeyDone(next)
-	})
+		sa.e.log.Errorf("ike: peer %s: rekeying IKE SA %x failed: %v; retrying in %v", sa.peerName(), sa.ourSPI(), err, rekeyRetry)
+		sa.ikeRekey.Mod(rekeyRetry)
+		return
+	}
+	sa.ikeRekeyDone(next)
 }
 
 // rekeyPostpone is how long an IKE SA rekey waits for other exchanges,
@@ -100,6 +117,7 @@ func (sa *ikeSA) successor(weInitiate bool, spi uint64) *ikeSA {
 		fragOK: sa.fragOK, peerHashes: sa.peerHashes, localID: sa.localID, remoteID: sa.remoteID,
 		remoteChain: sa.remoteChain, lastReceived: sa.e.now(), candidates: sa.candidates,
 		lastSent: sa.lastSent, // the same peer: the old SA's traffic kept the NAT mapping
+		reauthAt: sa.reauthAt, // a rekey does not reauthenticate
 	}
 	if weInitiate {
 		n.spiI = spi
@@ -111,6 +129,7 @@ func (sa *ikeSA) successor(weInitiate bool, spi uint64) *ikeSA {
 	n.dpd = sa.e.newTimer(n.expiredDPD)
 	n.ikeRekey = sa.e.newTimer(n.expiredIKERekey)
 	n.keepalive = sa.e.newTimer(n.expiredSendKeepalive)
+	n.reauth = sa.e.newTimer(n.expiredReauth)
 	return n
 }
 

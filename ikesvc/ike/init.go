@@ -15,28 +15,38 @@ import (
 
 // initiate creates an IKE SA with p and sends IKE_SA_INIT.
 func (e *Engine) initiate(p *peer) error {
+	_, err := e.initiateTo(p, e.remoteOf(p), true)
+	return err
+}
+
+// initiateTo creates an IKE SA with p at remote and sends IKE_SA_INIT;
+// a reauthentication (reauth.go) passes initialContact false.
+func (e *Engine) initiateTo(p *peer, remote netip.Addr, initialContact bool) (*ikeSA, error) {
 	if e.cfg.LocalAddr == nil {
-		return errors.New("no way to choose a local address (Config.LocalAddr is nil)")
+		return nil, errors.New("no way to choose a local address (Config.LocalAddr is nil)")
 	}
-	remote := p.cfg.Remote.Unmap()
+	if !remote.IsValid() {
+		return nil, errors.New("the peer's address is unknown (respond only)")
+	}
+	remote = remote.Unmap()
 	local, err := e.cfg.LocalAddr(remote)
 	if err != nil {
-		return fmt.Errorf("choosing a local address towards %v: %w", remote, err)
+		return nil, fmt.Errorf("choosing a local address towards %v: %w", remote, err)
 	}
 	spi, err := e.newSPI()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sa := &ikeSA{
 		e: e, initiator: true, created: e.now(), peer: p, spiI: spi,
 		local:  netip.AddrPortFrom(local.Unmap(), e.cfg.Port),
 		remote: netip.AddrPortFrom(remote, e.cfg.Port),
 	}
-	sa.initialContact = len(e.sasOf(p)) == 0
+	sa.initialContact = initialContact && e.wantInitialContact(p)
 	sa.timersInit()
 	e.sas[spi] = sa
 	e.log.Verbosef("ike: peer %s: initiating IKE SA %x from %v to %v", p.cfg.Name, spi, sa.local, sa.remote)
-	return sa.createInitRequest(firstGroup(p.cfg.IKE))
+	return sa, sa.createInitRequest(firstGroup(p.cfg.IKE))
 }
 
 func firstGroup(ps []suite.Proposal) suite.DHGroup {
@@ -148,7 +158,7 @@ func (sa *ikeSA) consumeInitResponse(m *wire.Message) {
 		return
 	}
 	sa.state = StateAuthSent
-	sa.queueRequest(wire.ExchangeIKEAuth, sa.createAuthRequest, sa.consumeAuthResponse)
+	sa.queueRequest(wire.ExchangeIKEAuth, sa.createAuthRequest, sa.consumeAuthResponseReporting)
 }
 
 // completeInit checks the response's SA, KE and nonce and derives the keys.
@@ -253,18 +263,18 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 		}
 		return
 	}
-	halfOpen := e.halfOpenCount()
-	if e.overHalfOpenLimit(halfOpen) {
+	load := e.loadFor(from.Addr())
+	if e.blocked(load, from) || e.poolFull(load, from) {
 		return
 	}
 	candidates := e.candidatePeers(from.Addr())
 	if len(candidates) == 0 {
-		e.log.Errorf("ike: IKE_SA_INIT from %v: no peer is configured for this address", from)
+		e.malformed.note(e, "IKE_SA_INIT", from, reasonError{"no peer is configured for this address", ""})
 		return
 	}
 	m, err := wire.Decode(packet, nil)
 	if err != nil {
-		e.log.Errorf("ike: IKE_SA_INIT from %v: %v", from, err)
+		e.malformed.note(e, "IKE_SA_INIT", from, err)
 		if t, data, ok := wire.NotifyFor(err); ok {
 			e.initError(h, t, data, from, to)
 		}
@@ -274,23 +284,26 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 	keP, _ := m.Find(wire.PayloadKE).(*wire.KE)
 	nonce, _ := m.Find(wire.PayloadNonce).(*wire.Nonce)
 	if m.Encrypted || saP == nil || keP == nil || nonce == nil || len(nonce.Data) < 16 || len(nonce.Data) > 256 {
-		e.log.Errorf("ike: IKE_SA_INIT from %v: SA, KE or a 16-256 byte Nonce missing", from)
+		e.malformed.note(e, "IKE_SA_INIT", from, reasonError{"SA, KE or a 16-256 byte Nonce missing", ""})
 		e.initError(h, wire.NotifyInvalidSyntax, nil, from, to)
 		return
 	}
-	if !e.admitCookie(halfOpen, h, m, nonce.Data, from, to) {
+	if !e.admitCookie(load, h, m, nonce.Data, from, to) {
 		return
 	}
 	ours := candidates[0].cfg.IKE
 	choice, err := suite.Select(ours, saP.Proposals, suite.DHGroup(keP.Group))
 	if err != nil {
-		e.log.Errorf("ike: IKE_SA_INIT from %v (peer %s): %v", from, candidates[0].cfg.Name, err)
+		e.malformed.note(e, "IKE_SA_INIT", from, reasonError{"no proposal chosen", "peer " + candidates[0].cfg.Name + ": " + err.Error()})
 		e.initError(h, wire.NotifyNoProposalChosen, nil, from, to)
 		return
 	}
 	if choice.Suite.DH != suite.DHGroup(keP.Group) {
 		e.log.Verbosef("ike: IKE_SA_INIT from %v: KE of group %d, asking for %v", from, keP.Group, choice.Suite.DH)
 		e.initError(h, wire.NotifyInvalidKEPayload, binary.BigEndian.AppendUint16(nil, uint16(choice.Suite.DH)), from, to)
+		return
+	}
+	if !e.makeRoom(load, from) {
 		return
 	}
 	ke, err := suite.NewKeyExchange(choice.Suite.DH, e.rand)
@@ -300,7 +313,7 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 	}
 	secret, err := ke.SharedSecret(keP.Data)
 	if err != nil {
-		e.log.Errorf("ike: IKE_SA_INIT from %v: %v", from, err)
+		e.malformed.note(e, "IKE_SA_INIT", from, reasonError{"unusable KE payload", err.Error()})
 		e.initError(h, wire.NotifyInvalidSyntax, nil, from, to)
 		return
 	}
@@ -347,6 +360,7 @@ func (e *Engine) consumeInitRequest(h wire.Header, packet []byte, from, to netip
 	sa.initResponse = out
 	sa.state = StateInitReplied
 	sa.timersInit()
+	sa.lifetime.Mod(e.halfOpenLifetime(load))
 	e.sas[spi] = sa
 	e.halfOpen[halfOpenKey{sa.spiI, from}] = sa
 	e.log.Verbosef("ike: IKE_SA_INIT from %v: IKE SA %x with %v (NAT local %v remote %v)", from, spi, choice.Suite, sa.natLocal, sa.natRemote)

@@ -39,16 +39,23 @@ func (e *Engine) syncKernel() {
 		sas = append(sas, sa)
 	}
 	sort.Slice(sas, func(i, j int) bool { return sas[i].created.Before(sas[j].created) })
+	e.promoteOutbound(e.liveChildren(sas))
 	for _, sa := range sas {
 		if len(sa.children) > 0 {
 			names = append(names, sa.peerName())
 		}
 		for _, c := range sa.children {
-			set.SAs = append(set.SAs, c.inSA, c.outSA)
+			set.SAs = append(set.SAs, c.inSA)
+			if !c.outPending {
+				set.SAs = append(set.SAs, c.outSA)
+			}
 			for _, p := range childPolicies(c.mode, c.reqid, c.tsLocal, c.tsRemote, sa.local.Addr(), sa.remote.Addr(), true) {
 				add(p)
 			}
 		}
+	}
+	for _, l := range e.lingering {
+		set.SAs = append(set.SAs, l.sa)
 	}
 	peers := make([]*peer, 0, len(e.peers))
 	for _, p := range e.peers {
@@ -56,10 +63,13 @@ func (e *Engine) syncKernel() {
 	}
 	sort.Slice(peers, func(i, j int) bool { return peers[i].cfg.Name < peers[j].cfg.Name })
 	for _, p := range peers {
-		if p.cfg.StartAction != StartTrap || e.cfg.LocalAddr == nil {
+		if !p.trapped() || e.cfg.LocalAddr == nil {
 			continue
 		}
-		remote := p.cfg.Remote.Unmap()
+		remote := e.remoteOf(p)
+		if !remote.IsValid() {
+			continue
+		}
 		local, err := e.cfg.LocalAddr(remote)
 		if err != nil {
 			e.log.Errorf("ike: peer %s: no trap policy: choosing a local address towards %v: %v", p.cfg.Name, remote, err)
@@ -70,6 +80,7 @@ func (e *Engine) syncKernel() {
 			add(pol)
 		}
 	}
+	e.addStale(&set, add) // a previous run's entries, until replaced (stale.go)
 	if _, err := e.cfg.Kernel.Apply(context.Background(), set); err != nil {
 		if msg := err.Error(); msg != e.applyErr {
 			e.applyErr = msg

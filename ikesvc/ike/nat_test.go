@@ -99,7 +99,7 @@ func TestDPD(t *testing.T) {
 	if ks := p.a.kernelSet(t); len(ks.SAs) != 0 {
 		t.Fatalf("a keeps %d kernel SAs for a dead peer", len(ks.SAs))
 	}
-	if p.a.log.count("no response after retransmissions") != 1 {
+	if p.a.log.count("no answer after 5 retransmissions") != 1 {
 		t.Error("a did not log the dead peer once")
 	}
 	// The peer comes back: the "start" peer re-establishes after RestartDelay.

@@ -11,8 +11,8 @@ import (
 // packet: decoding decrypts it in place. Bad input is dropped and logged;
 // nothing a peer sends can make it panic.
 func (e *Engine) HandlePacket(packet []byte, from, to netip.AddrPort) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	if e.closed {
 		return
 	}
@@ -36,6 +36,7 @@ func (e *Engine) HandlePacket(packet []byte, from, to netip.AddrPort) {
 	sa := e.sas[ours]
 	if sa == nil || sa.initiator == h.FromInitiator() {
 		e.log.Verbosef("ike: dropped %v from %v for unknown IKE SA %x", h.Exchange, from, ours)
+		e.unknownIKESA(h, from, to)
 		return
 	}
 	peerSPI := sa.spiR

@@ -20,19 +20,15 @@ const (
 // ESTABLISHED IKE SA.
 var ErrNotEstablished = errors.New("no ESTABLISHED IKE SA")
 
-// ErrReauthUnsupported is returned by Rekey for RekeyReauth while the
-// engine cannot reauthenticate an IKE SA.
-var ErrReauthUnsupported = errors.New("reauthentication is not implemented")
-
 // Rekey starts now what the peer's lifetimes would start later, through
-// the same code the timers run: a CHILD_SA rekey of every CHILD_SA, or an
-// IKE SA rekey. It returns once the request is queued; the exchange
+// the same code the timers run: a CHILD_SA rekey of every CHILD_SA, an
+// IKE SA rekey, or a reauthentication. It returns once the request is queued; the exchange
 // finishes in the background (show ipsec sa shows the new SPIs). An
 // operator tool, and the way tests trigger rekeys without waiting for
 // the configured minimum rekey-time.
 func (e *Engine) Rekey(name string, kind RekeyKind) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	p, ok := e.peers[name]
 	if !ok {
 		return fmt.Errorf("rekey %s: %w", name, ErrUnknownPeer)
@@ -60,7 +56,10 @@ func (e *Engine) Rekey(name string, kind RekeyKind) error {
 		}
 		sa.rekeyIKE()
 	case RekeyReauth:
-		return fmt.Errorf("rekey %s: %w", name, ErrReauthUnsupported)
+		if sa.reauthing != nil {
+			return fmt.Errorf("rekey %s: a reauthentication is already running", name)
+		}
+		sa.expiredReauth() // make-before-break, as at reauth-time (reauth.go)
 	default:
 		return fmt.Errorf("rekey %s: unknown kind %q (want child, ike or reauth)", name, kind)
 	}

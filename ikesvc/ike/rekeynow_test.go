@@ -26,7 +26,8 @@ func TestRekeyNow(t *testing.T) {
 		{ep: p.b, peer: "a", kind: RekeyChild, newCh: true},
 		{ep: p.a, peer: "b", kind: RekeyIKE, newIKE: true},
 		{ep: p.b, peer: "a", kind: RekeyIKE, newIKE: true},
-		{ep: p.a, peer: "b", kind: RekeyReauth, err: ErrReauthUnsupported},
+		{ep: p.a, peer: "b", kind: RekeyReauth, newIKE: true, newCh: true},
+		{ep: p.b, peer: "a", kind: RekeyReauth, newIKE: true, newCh: true},
 		{ep: p.a, peer: "nobody", kind: RekeyChild, err: ErrUnknownPeer},
 		{ep: p.a, peer: "b", kind: "everything", err: errors.New("unknown kind")},
 	}
@@ -39,7 +40,8 @@ func TestRekeyNow(t *testing.T) {
 		case tt.err != nil && err == nil:
 			t.Fatalf("%s: Rekey(%s, %s) succeeded, want %v", tt.ep.name, tt.peer, tt.kind, tt.err)
 		}
-		p.advance(t, time.Second)
+		// Replaced inbound SAs linger a few seconds for packets in flight.
+		p.advance(t, 15*time.Second)
 		p.checkUp(t, kernel.ModeTunnel)
 		after := p.a.only(t)
 		if got := after.SPIi != before.SPIi; got != tt.newIKE {

@@ -59,6 +59,8 @@ type ikeSA struct {
 	children []*childSA
 	// firstChild is the CHILD_SA an initiator proposes in IKE_AUTH.
 	firstChild *childSA
+	// outcomeWatchers wait for the end of the initiation (outcome.go).
+	outcomeWatchers []func(Outcome)
 
 	// lastSent is when we last sent the peer a datagram (NAT-keepalives
 	// are due only after a silent keepalive interval).
@@ -66,7 +68,13 @@ type ikeSA struct {
 
 	retransmit, lifetime, dpd, ikeRekey, keepalive *timer
 	rekeyingIKE                                    bool
-	successorSA                                    *ikeSA // reserved while we rekey the IKE SA
+	// Reauthentication (reauth.go): reauthAt is the deadline, kept across
+	// IKE SA rekeys; reauthing is the new IKE SA being set up to replace
+	// this one, reauthOf the one a new IKE SA replaces.
+	reauth              *timer
+	reauthAt            time.Time
+	reauthing, reauthOf *ikeSA
+	successorSA         *ikeSA // reserved while we rekey the IKE SA
 	// peerSuccessor is the peer's rekey of this IKE SA, answered while our
 	// own was in flight: a collision, resolved when ours completes
 	// (collision.go). superseded: another IKE SA took over and the peer is
@@ -84,6 +92,11 @@ type request struct {
 	packets  [][]byte // one datagram, or the fragments of one message
 	tries    int
 	handle   func(*wire.Message)
+	// invalidSPI counts unprotected INVALID_IKE_SPI answers (dpd.go).
+	invalidSPI int
+	// payloads are the request's plaintext: saved state (persist.go) tells
+	// from them which exchange to resume after a restart.
+	payloads []wire.Payload
 }
 
 type queuedRequest struct {
@@ -167,7 +180,7 @@ func (sa *ikeSA) sendRequest(m *wire.Message, handle func(*wire.Message)) []byte
 		sa.fail(fmt.Sprintf("encoding %v request: %v", m.Exchange, err), true)
 		return nil
 	}
-	sa.pending = &request{id: m.MessageID, exchange: m.Exchange, packets: packets, handle: handle}
+	sa.pending = &request{id: m.MessageID, exchange: m.Exchange, packets: packets, handle: handle, payloads: m.Protected}
 	sa.sendAll(packets)
 	sa.retransmit.Mod(RetransmitTimeout)
 	return packets[0]
@@ -258,10 +271,7 @@ func (sa *ikeSA) handle(h wire.Header, packet []byte, from, to netip.AddrPort) {
 		}
 	}
 	if err != nil {
-		sa.e.log.Verbosef("ike: peer %s: bad %v request %d: %v", sa.peerName(), h.Exchange, h.MessageID, err)
-		if t, data, ok := wire.NotifyFor(err); ok && sa.state == StateEstablished {
-			sa.respond(&wire.Message{Header: h}, []wire.Payload{notifyPayload(t, data)})
-		}
+		sa.badRequest(h, err)
 		return
 	}
 	if !m.Encrypted {
@@ -309,6 +319,10 @@ func (sa *ikeSA) handleResponse(h wire.Header, packet []byte, from, to netip.Add
 		sa.e.log.Verbosef("ike: peer %s: dropped unexpected %v response %d", sa.peerName(), h.Exchange, h.MessageID)
 		return
 	}
+	if h.Exchange != wire.ExchangeIKESAInit && isInvalidIKESPI(h, packet) {
+		sa.invalidIKESPIHint(req) // unprotected: a hint, not an answer (dpd.go)
+		return
+	}
 	var m *wire.Message
 	var err error
 	if h.Exchange == wire.ExchangeIKESAInit {
@@ -350,6 +364,7 @@ func (sa *ikeSA) fail(why string, restart bool) {
 		return
 	}
 	sa.e.log.Errorf("ike: peer %s: IKE SA %x (%v) failed: %s", sa.peerName(), sa.ourSPI(), sa.state, why)
+	sa.reportFailure(why)
 	sa.close(restart)
 }
 
@@ -359,9 +374,11 @@ func (sa *ikeSA) close(restart bool) {
 	if sa.state == StateClosed {
 		return
 	}
+	sa.reportFailure(closedBeforeEstablished)
 	// Our children live on in the peer's colliding rekey, if there is one.
 	sa.adoptPeerSuccessor()
 	sa.state = StateClosed
+	sa.reauthClosed()
 	sa.timersStop()
 	sa.pending = nil
 	sa.queue = nil
@@ -369,7 +386,7 @@ func (sa *ikeSA) close(restart bool) {
 		delete(sa.e.sas, n.ourSPI())
 	}
 	hadChildren := len(sa.children) > 0
-	sa.children = nil
+	sa.dropChildren()
 	sa.releaseFirstChild()
 	if cur, ok := sa.e.sas[sa.ourSPI()]; ok && cur == sa {
 		delete(sa.e.sas, sa.ourSPI())
@@ -397,10 +414,7 @@ func (sa *ikeSA) delete() {
 	sa.state = StateDeleting
 	sa.queue = nil
 	if len(sa.children) > 0 {
-		for _, c := range sa.children {
-			c.rekey.Del()
-		}
-		sa.children = nil
+		sa.dropChildren()
 		sa.e.syncKernel()
 	}
 	sa.queueRequest(wire.ExchangeInformational, func() []wire.Payload {

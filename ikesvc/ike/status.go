@@ -43,6 +43,9 @@ type ChildSAStatus struct {
 	Installed  time.Time     `json:"installed"`
 	RekeyIn    time.Duration `json:"rekey_in_ns"`
 	Rekeying   bool          `json:"rekeying,omitempty"`
+	// OutboundPending: the outbound SA waits for the SA it replaces to
+	// leave (make-before-break); traffic still goes out on that one.
+	OutboundPending bool `json:"outbound_pending,omitempty"`
 }
 
 // Status lists the IKE SAs by peer name, with CHILD_SA counters from the
@@ -92,7 +95,7 @@ func (e *Engine) Status(ctx context.Context) []IKESAStatus {
 				Reqid: c.reqid, Mode: c.mode.String(), Algorithm: c.suite.String(),
 				InSPI: fmt.Sprintf("%08x", c.inSPI), OutSPI: fmt.Sprintf("%08x", c.outSPI),
 				LocalTS: tsStrings(c.tsLocal), RemoteTS: tsStrings(c.tsRemote),
-				Installed: c.created, Rekeying: c.rekeying,
+				Installed: c.created, Rekeying: c.rekeying, OutboundPending: c.outPending,
 			}
 			if c.rekey.IsPending() {
 				cs.RekeyIn = c.created.Add(c.rekeyAfter).Sub(now)

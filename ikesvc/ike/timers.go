@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"fmt"
 	"time"
 
 	"alixsec.dev/ikesvc/wire"
@@ -16,6 +17,7 @@ type timer struct {
 	gen     uint64
 	pending bool
 	stop    func() bool
+	at      time.Time // when it fires, while pending (saved state keeps deadlines)
 }
 
 func (e *Engine) newTimer(fire func()) *timer { return &timer{e: e, fire: fire} }
@@ -24,10 +26,11 @@ func (e *Engine) newTimer(fire func()) *timer { return &timer{e: e, fire: fire} 
 func (t *timer) Mod(d time.Duration) {
 	t.Del()
 	t.pending = true
+	t.at = t.e.now().Add(d)
 	gen := t.gen
 	t.stop = t.e.clock.AfterFunc(d, func() {
-		t.e.mu.Lock()
-		defer t.e.mu.Unlock()
+		t.e.lock()
+		defer t.e.unlock()
 		if t.gen != gen || !t.pending || t.e.closed {
 			return
 		}
@@ -57,6 +60,7 @@ func (sa *ikeSA) timersInit() {
 	sa.dpd = sa.e.newTimer(sa.expiredDPD)
 	sa.ikeRekey = sa.e.newTimer(sa.expiredIKERekey)
 	sa.keepalive = sa.e.newTimer(sa.expiredSendKeepalive)
+	sa.reauth = sa.e.newTimer(sa.expiredReauth)
 	if !sa.initiator {
 		sa.lifetime.Mod(HalfOpenTimeout)
 	}
@@ -74,9 +78,12 @@ func (sa *ikeSA) timersEstablished() {
 		d := sa.peer.cfg.ikeRekeyTime()
 		if !sa.initiator {
 			d += d / 10 // the initiator normally rekeys first
+		} else {
+			d -= sa.e.jitter(d)
 		}
 		sa.ikeRekey.Mod(d)
 	}
+	sa.timersReauth()
 }
 
 // expiredIKERekey replaces the IKE SA with a fresh one (RFC 7296 2.18).
@@ -91,6 +98,7 @@ func (sa *ikeSA) timersStop() {
 	sa.dpd.Del()
 	sa.ikeRekey.Del()
 	sa.keepalive.Del()
+	sa.reauth.Del()
 	for _, c := range sa.children {
 		c.rekey.Del()
 	}
@@ -104,7 +112,12 @@ func (sa *ikeSA) expiredRetransmit() {
 		return
 	}
 	if req.tries >= RetransmitTries {
-		sa.fail(req.exchange.String()+" request got no response after retransmissions", true)
+		why := fmt.Sprintf("%v request got no answer after %d retransmissions", req.exchange, req.tries)
+		if sa.state == StateEstablished {
+			sa.peerDead(why)
+			return
+		}
+		sa.fail(why, true)
 		return
 	}
 	req.tries++
@@ -116,7 +129,7 @@ func (sa *ikeSA) expiredRetransmit() {
 // expiredHalfOpen drops a responder SA whose IKE_AUTH never came.
 func (sa *ikeSA) expiredHalfOpen() {
 	if sa.state != StateEstablished {
-		sa.fail("IKE_AUTH did not complete within "+HalfOpenTimeout.String(), false)
+		sa.expiredHalfOpenQuietly()
 	}
 }
 
@@ -127,7 +140,14 @@ func (sa *ikeSA) expiredDPD() {
 	if d <= 0 || sa.state != StateEstablished {
 		return
 	}
-	if idle := sa.e.clock.Now().Sub(sa.lastReceived); idle >= d && sa.pending == nil && len(sa.queue) == 0 {
+	idle := sa.e.clock.Now().Sub(sa.lastReceived)
+	if idle < d {
+		// Due one interval after the peer's last message, so a peer
+		// that died is found within one interval of its last word.
+		sa.dpd.Mod(d - idle)
+		return
+	}
+	if sa.pending == nil && len(sa.queue) == 0 {
 		sa.queueRequest(wire.ExchangeInformational, func() []wire.Payload { return nil }, func(*wire.Message) {})
 	}
 	sa.dpd.Mod(d)

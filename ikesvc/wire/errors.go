@@ -48,6 +48,31 @@ func (e *CriticalPayloadError) Is(target error) bool {
 	return target == ErrUnsupportedCriticalPayload
 }
 
+// ProtectedError is a decoding error behind a passed integrity check:
+// inside an SK payload whose ICV verified, or in the payloads of a
+// reassembled message whose fragments all verified. Its sender holds the
+// SA's keys, so, unlike a bad cleartext packet, it may be answered (RFC
+// 7296 2.21.2: INVALID_SYNTAX, and a half-open IKE SA is deleted).
+type ProtectedError struct {
+	Err error
+}
+
+func (e *ProtectedError) Error() string { return e.Err.Error() }
+
+// Unwrap makes errors.Is see the sentinel inside.
+func (e *ProtectedError) Unwrap() error { return e.Err }
+
+// IsProtected reports whether err is, or wraps, a ProtectedError.
+func IsProtected(err error) bool {
+	var pe *ProtectedError
+	return errors.As(err, &pe)
+}
+
+// ErrFragmentsPending: the fragments of a message are all in but do not
+// join into one that decodes, and a conflicting fragment may still come
+// (Reassembler.Add). Nothing is answered yet.
+var ErrFragmentsPending = errors.New("ike: reassembled fragments do not decode yet")
+
 // NotifyFor maps a Decode error to the error notify a responder may send,
 // with its notification data. ok is false for errors that must only be
 // logged and dropped (RFC 7296 2.21: integrity failures and anything the
@@ -55,6 +80,8 @@ func (e *CriticalPayloadError) Is(target error) bool {
 func NotifyFor(err error) (t NotifyType, data []byte, ok bool) {
 	var crit *CriticalPayloadError
 	switch {
+	case errors.Is(err, ErrFragmentsPending):
+		return 0, nil, false
 	case errors.As(err, &crit):
 		return NotifyUnsupportedCriticalPayload, []byte{byte(crit.Type)}, true
 	case errors.Is(err, ErrInvalidMajorVersion):

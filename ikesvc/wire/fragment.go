@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -119,6 +120,16 @@ func encodeFragment(h *Header, next PayloadType, num, total uint16, part []byte,
 // Reassembler collects the fragments of one message (RFC 7383 2.6). Keep one
 // per IKE SA and direction (requests and responses apart). The zero value
 // is ready, with the default limits.
+//
+// Every fragment passed its own integrity check, yet two with the same
+// number may differ (a sender that re-encoded its message, or one that
+// means harm, sent first): the first one is not trusted blindly. Up to
+// MaxConflicts differing candidates per message are kept, and once every
+// number has one, the combinations are tried until one joins into a
+// message that decodes. If none does, Add says ErrFragmentsPending and
+// keeps collecting: a fragment still to come may complete it. Only when
+// the sender retransmitted every fragment unchanged since (nothing new can
+// come) is the message malformed for good: Add returns a ProtectedError.
 type Reassembler struct {
 	// MaxFragments and MaxBytes bound what a peer can make us hold; zero
 	// means DefaultMaxFragments and DefaultMaxBytes.
@@ -130,25 +141,39 @@ type Reassembler struct {
 	doneID    uint32 // ... with this ID; its fragments and older ones are ignored
 	messageID uint32
 	total     uint16
-	have      int
+	have      int // fragment numbers with at least one candidate
 	size      int
-	first     PayloadType
-	parts     [][]byte
+	conflicts int               // candidates beyond the first of their number
+	parts     [][]fragCandidate // by fragment number - 1, in arrival order
+	// After a failed join: which numbers were retransmitted unchanged since.
+	failed  error
+	resends []bool
+}
+
+// fragCandidate is one received version of a fragment.
+type fragCandidate struct {
+	data  []byte
+	first PayloadType // NextPayload, meaningful for fragment 1 only
 }
 
 // Limits used when a Reassembler leaves them zero.
 const (
 	DefaultMaxFragments = 64
 	DefaultMaxBytes     = 64 * 1024
+	// MaxConflicts bounds the differing duplicates kept per message, and
+	// so the joins tried (at most 2^MaxConflicts).
+	MaxConflicts = 3
 )
 
 // Add takes a decoded message holding a fragment. It returns the complete
 // message (header of the last fragment, Protected decoded from the joined
-// data) once all fragments are in, and nil before. Duplicates are ignored;
-// a fragment of a newer message ID, or of the same ID with a larger Total
-// (the sender re-fragmented with a smaller size, RFC 7383 2.6), restarts
-// collection; one with a smaller Total or an older message ID is ignored,
-// and so are fragments of the last completed message ID and older ones.
+// data) once all fragments are in and join into one that decodes, and
+// nil before. Identical duplicates are ignored, differing ones kept as
+// candidates (see Reassembler); a fragment of a newer message ID, or of
+// the same ID with a larger Total (the sender re-fragmented with a smaller
+// size, RFC 7383 2.6), restarts collection; one with a smaller Total or an
+// older message ID is ignored, and so are fragments of the last completed
+// message ID and older ones.
 func (r *Reassembler) Add(m *Message) (*Message, error) {
 	f := m.Fragment
 	if f == nil {
@@ -179,8 +204,20 @@ func (r *Reassembler) Add(m *Message) (*Message, error) {
 		return nil, nil
 	}
 	idx := int(f.Number) - 1
-	if r.parts[idx] != nil {
-		return nil, nil
+	first := f.NextPayload
+	if idx != 0 {
+		first = PayloadNone
+	}
+	for _, c := range r.parts[idx] {
+		if c.first == first && bytes.Equal(c.data, f.Data) {
+			return r.unchanged(idx, m.MessageID)
+		}
+	}
+	if len(r.parts[idx]) > 0 {
+		if r.conflicts >= MaxConflicts {
+			return nil, nil
+		}
+		r.conflicts++
 	}
 	if r.size+len(f.Data) > maxBytes {
 		r.active = false
@@ -188,36 +225,90 @@ func (r *Reassembler) Add(m *Message) (*Message, error) {
 	}
 	part := make([]byte, len(f.Data), len(f.Data)+1) // non-nil even when empty
 	copy(part, f.Data)
-	r.parts[idx] = part
-	r.have++
-	r.size += len(part)
-	if f.Number == 1 {
-		r.first = f.NextPayload
+	if len(r.parts[idx]) == 0 {
+		r.have++
 	}
+	r.parts[idx] = append(r.parts[idx], fragCandidate{part, first})
+	r.size += len(part)
 	if r.have < int(r.total) {
 		return nil, nil
 	}
-	joined := make([]byte, 0, r.size)
-	for _, p := range r.parts {
-		joined = append(joined, p...)
-	}
-	r.active = false
-	r.parts = nil
-	r.done, r.doneID = true, m.MessageID
-	inner, _, _, err := decodeChain(joined, 0, r.first, false)
+	inner, err := r.join()
 	if err != nil {
-		return nil, fmt.Errorf("reassembled message %d: %w", m.MessageID, err)
+		r.failed = err
+		r.resends = make([]bool, r.total)
+		return nil, fmt.Errorf("reassembled message %d: %w: %w", m.MessageID, ErrFragmentsPending, err)
 	}
+	r.finish(m.MessageID)
 	out := &Message{Header: m.Header, Encrypted: true, Protected: inner}
 	out.NextPayload = PayloadSK
 	return out, nil
+}
+
+// unchanged handles an identical duplicate of fragment idx: after a failed
+// join, once every fragment came again unchanged, the message is final.
+func (r *Reassembler) unchanged(idx int, id uint32) (*Message, error) {
+	if r.failed == nil {
+		return nil, nil
+	}
+	r.resends[idx] = true
+	for _, ok := range r.resends {
+		if !ok {
+			return nil, nil
+		}
+	}
+	err := r.failed
+	r.finish(id)
+	return nil, &ProtectedError{fmt.Errorf("reassembled message %d: %w", id, err)}
+}
+
+// join tries the combinations of candidates, the first arrivals first,
+// and decodes the first that forms a valid payload chain.
+func (r *Reassembler) join() ([]Payload, error) {
+	pick := make([]int, len(r.parts))
+	var firstErr error
+	for {
+		size := 0
+		for i, p := range r.parts {
+			size += len(p[pick[i]].data)
+		}
+		joined := make([]byte, 0, size)
+		for i, p := range r.parts {
+			joined = append(joined, p[pick[i]].data...)
+		}
+		inner, _, _, err := decodeChain(joined, 0, r.parts[0][pick[0]].first, false)
+		if err == nil {
+			return inner, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		// Next combination: a mixed-radix counter over the candidates.
+		i := 0
+		for ; i < len(pick); i++ {
+			if pick[i]++; pick[i] < len(r.parts[i]) {
+				break
+			}
+			pick[i] = 0
+		}
+		if i == len(pick) {
+			return nil, firstErr
+		}
+	}
+}
+
+// finish ends collection of message id: its fragments are ignored from now on.
+func (r *Reassembler) finish(id uint32) {
+	r.active = false
+	r.parts, r.resends, r.failed = nil, nil, nil
+	r.done, r.doneID = true, id
 }
 
 func (r *Reassembler) reset(id uint32, total uint16) {
 	r.active = true
 	r.messageID = id
 	r.total = total
-	r.have, r.size = 0, 0
-	r.first = PayloadNone
-	r.parts = make([][]byte, total)
+	r.have, r.size, r.conflicts = 0, 0, 0
+	r.parts = make([][]fragCandidate, total)
+	r.failed, r.resends = nil, nil
 }

@@ -169,3 +169,136 @@ func TestEncodeFragmentsRejects(t *testing.T) {
 		t.Errorf("fragment 0: %v, want ErrInvalidSyntax", err)
 	}
 }
+
+// TestReassemblerConflictingDuplicates: a fragment that verifies but
+// differs from another with its number is kept as a candidate, so a
+// conflicting one that arrives first cannot keep the message from
+// completing; a message whose fragments never join is final (a
+// ProtectedError, INVALID_SYNTAX) only after every fragment came again
+// unchanged.
+func TestReassemblerConflictingDuplicates(t *testing.T) {
+	c := testCipher{key: 7, blockSize: 8}
+	msg := sampleMessages()["IKE_AUTH request"]
+	raw, err := EncodeFragments(msg, c, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(raw)
+	if n < 4 {
+		t.Fatalf("%d fragments, the test needs 4 or more", n)
+	}
+	decode := func(b []byte) *Message {
+		t.Helper()
+		m, err := Decode(bytes.Clone(b), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	// bad re-encodes fragment k with one byte less: it verifies on its own
+	// (the sender's keys) but breaks the payload chain of the join.
+	bad := func(k int) *Message {
+		t.Helper()
+		f := decode(raw[k]).Fragment
+		b, err := encodeFragment(&msg.Header, f.NextPayload, f.Number, f.Total, f.Data[:len(f.Data)-1], c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decode(b)
+	}
+	real := func(i int) *Message { return decode(raw[i]) }
+	type step struct {
+		m *Message
+		// want: "" (nothing yet), "done", "pending" or "malformed"
+		want string
+	}
+	seq := func(ms ...*Message) []step {
+		var s []step
+		for _, m := range ms {
+			s = append(s, step{m, ""})
+		}
+		return s
+	}
+	middle := n / 2
+	var inOrder []*Message
+	for i := 0; i < n; i++ {
+		inOrder = append(inOrder, real(i))
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"conflict first, the real one before the end", func() []step {
+			s := seq(append([]*Message{bad(middle)}, inOrder[:n-1]...)...)
+			return append(s, step{real(n - 1), "done"})
+		}()},
+		{"conflict first, the real one last", func() []step {
+			var others []*Message
+			for i := 0; i < n; i++ {
+				if i != middle {
+					others = append(others, real(i))
+				}
+			}
+			s := seq(append([]*Message{bad(middle)}, others[:len(others)-1]...)...)
+			s = append(s, step{others[len(others)-1], "pending"})
+			return append(s, step{real(middle), "done"})
+		}()},
+		{"conflict on fragment 1", func() []step {
+			s := seq(append([]*Message{bad(0)}, inOrder[:n-1]...)...)
+			return append(s, step{real(n - 1), "done"})
+		}()},
+		{"malformed for good after an unchanged retransmission", func() []step {
+			broken := append(append([]*Message{}, inOrder[:n-1]...), bad(n-1))
+			s := seq(broken[:n-1]...)
+			s = append(s, step{broken[n-1], "pending"})
+			s = append(s, seq(broken[:n-1]...)...)
+			return append(s, step{bad(n - 1), "malformed"})
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r Reassembler
+			for i, s := range tt.steps {
+				got, err := r.Add(s.m)
+				var outcome string
+				switch {
+				case got != nil && err == nil:
+					outcome = "done"
+					if !reflect.DeepEqual(got.Protected, msg.Protected) {
+						t.Fatalf("step %d: reassembled message differs:\n got %s\nwant %s", i, dump(got), dump(msg))
+					}
+				case errors.Is(err, ErrFragmentsPending):
+					outcome = "pending"
+					if _, _, ok := NotifyFor(err); ok {
+						t.Errorf("step %d: a pending join would be answered", i)
+					}
+				case IsProtected(err):
+					outcome = "malformed"
+					if nt, _, ok := NotifyFor(err); !ok || nt != NotifyInvalidSyntax {
+						t.Errorf("step %d: final error %v maps to %v, %v; want INVALID_SYNTAX", i, err, nt, ok)
+					}
+				case err != nil:
+					t.Fatalf("step %d: %v", i, err)
+				}
+				if outcome != s.want {
+					t.Fatalf("step %d (fragment %d): %q (%v), want %q", i, s.m.Fragment.Number, outcome, err, s.want)
+				}
+			}
+		})
+	}
+	t.Run("conflicts are bounded", func(t *testing.T) {
+		var r Reassembler
+		r.Add(real(0))
+		for i := 0; i < MaxConflicts+3; i++ {
+			f := decode(raw[0]).Fragment
+			b, err := encodeFragment(&msg.Header, f.NextPayload, 1, f.Total, append(bytes.Clone(f.Data), byte(i)), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Add(decode(b))
+		}
+		if len(r.parts[0]) != 1+MaxConflicts {
+			t.Errorf("%d candidates for fragment 1, want at most %d", len(r.parts[0]), 1+MaxConflicts)
+		}
+	})
+}

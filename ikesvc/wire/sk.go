@@ -95,12 +95,13 @@ func openBody(b []byte, pos, extra int, c SKCipher, name string) ([]byte, Payloa
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s payload at offset %d: %w", name, pos, err)
 	}
+	// From here on the ICV has verified: errors are the sender's own.
 	if len(pt) == 0 {
-		return nil, 0, errAt(ErrInvalidSyntax, name+" payload", pos, "no pad length")
+		return nil, 0, &ProtectedError{errAt(ErrInvalidSyntax, name+" payload", pos, "no pad length")}
 	}
 	pad := int(pt[len(pt)-1])
 	if pad+1 > len(pt) {
-		return nil, 0, errAt(ErrInvalidSyntax, name+" payload", pos, "pad length "+strconv.Itoa(pad)+" exceeds plaintext")
+		return nil, 0, &ProtectedError{errAt(ErrInvalidSyntax, name+" payload", pos, "pad length "+strconv.Itoa(pad)+" exceeds plaintext")}
 	}
 	return pt[:len(pt)-1-pad], PayloadType(b[pos]), nil
 }
@@ -113,7 +114,7 @@ func (m *Message) openSK(b []byte, pos int, c SKCipher) error {
 	m.Encrypted = true
 	m.Protected, _, _, err = decodeChain(inner, 0, first, false)
 	if err != nil {
-		return fmt.Errorf("inside SK payload: %w", err)
+		return &ProtectedError{fmt.Errorf("inside SK payload: %w", err)}
 	}
 	return nil
 }

@@ -2,9 +2,12 @@ package imagetest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +131,16 @@ func TestCLICommitRebootRollback(t *testing.T) {
 	if host := b.boot(); host != "alixsec" {
 		t.Fatalf("first boot prompt %q, want the default alixsec", host)
 	}
+	if err := loopbackUp(b.run("show interfaces")); err != nil {
+		t.Fatal(err)
+	}
+	if err := singleStamped(b.run("show log")); err != nil {
+		t.Error(err)
+	}
+	hostKey := consoleHostKey.FindStringSubmatch(b.vm.Log()) // made on this first boot
+	if hostKey == nil {
+		t.Fatal("the first boot did not show the ssh host key")
+	}
 	b.run("configure")
 	for _, line := range []string{"set system hostname bartest", "set interfaces eth0 address 10.99.0.5/24"} {
 		if out := b.run(line); strings.TrimSpace(out) != "" {
@@ -173,6 +186,51 @@ func TestCLICommitRebootRollback(t *testing.T) {
 		out := b.run("show interfaces")
 		return !strings.Contains(out, "10.99.0.5/24") && strings.Contains(out, "10.99.0.1/24"), out
 	}, "init removes 10.99.0.5/24 from eth0")
+	// The ssh host key is board identity: a reboot and a rollback to a
+	// revision older than the key keep it.
+	if out := b.run("show system"); !strings.Contains(out, "ssh host key: "+hostKey[1]) {
+		t.Fatalf("after reboot and rollback 1, show system lacks the first boot's host key %s:\n%s", hostKey[1], out)
+	}
+}
+
+// loopbackUp checks the lo line of `show interfaces`: init brings lo up
+// with 127.0.0.1/8 and ::1/128 before it starts the services.
+func loopbackUp(show string) error {
+	for _, l := range strings.Split(show, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "lo" {
+			continue
+		}
+		if f[1] != "up" || !slices.Contains(f, "127.0.0.1/8") || !slices.Contains(f, "::1/128") {
+			return fmt.Errorf("lo is not up with 127.0.0.1/8 and ::1/128: %q\n%s", l, show)
+		}
+		return nil
+	}
+	return fmt.Errorf("show interfaces lists no lo:\n%s", show)
+}
+
+// innerStamp is a timestamp inside a ring line's message: log's
+// (2026/12/03 08:58:58) or RFC 3339.
+var innerStamp = regexp.MustCompile(`^(?:\d{4}/\d\d/\d\d|\d{4}-\d\d-\d\dT)`)
+
+// singleStamped checks that every line of `show log` ("TIME source: msg")
+// has one timestamp and one source name, the ring's: no
+// "T ikesvc: 2026/12/03 08:58:58 ikesvc: ..." or "T configsvc: configsvc: ...".
+func singleStamped(log string) error {
+	var bad []string
+	for _, l := range strings.Split(log, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && strings.HasSuffix(f[1], ":") && (f[2] == f[1] || innerStamp.MatchString(f[2])) {
+			bad = append(bad, l)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("show log has %d lines with two timestamps or two names, e.g. %q:\n%s", len(bad), bad[0], log)
+	}
+	if !strings.Contains(log, " configsvc: ") || !strings.Contains(log, " init: ") {
+		return fmt.Errorf("show log lacks configsvc or init lines:\n%s", log)
+	}
+	return nil
 }
 
 // waitFor retries check for up to 30 s; the config is applied

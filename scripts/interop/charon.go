@@ -72,6 +72,10 @@ type CharonOptions struct {
 	// NoDoSProtection turns off charon's COOKIE demand above 30 half-open
 	// IKE_SAs, so a handshake load measures handshakes.
 	NoDoSProtection bool
+	// MakeBeforeBreak makes charon reauthenticate make-before-break
+	// (charon.make_before_break): the new IKE_SA and CHILD_SAs come up
+	// before the old IKE_SA is deleted.
+	MakeBeforeBreak bool
 }
 
 // StartCharon writes a strongswan.conf under dir, starts charon in node's
@@ -284,7 +288,12 @@ func strongswanConf(section string, opts CharonOptions) string {
 	if opts.NoDoSProtection {
 		dos = "no"
 	}
+	mbb := "no"
+	if opts.MakeBeforeBreak {
+		mbb = "yes"
+	}
 	return section + ` {
+	make_before_break = ` + mbb + `
 	load_modular = no
 	load = ` + charonPlugins + `
 	dos_protection = ` + dos + `

@@ -58,6 +58,7 @@ type IkesvcPeer struct {
 	Name          string     // peer entry name
 	Local, Remote netip.Addr // outer addresses (also the traffic selectors)
 	Initiate      bool       // start-action start with address; else respond only
+	OnRequest     bool       // with Initiate: start-action none, so it initiates only when asked (Ikesvc.Initiate)
 	RemoteID      string     // exact identity; empty: RemotePattern
 	RemotePattern string     // DN pattern, e.g. HostPattern
 	CRLStrict     bool       // ipsec crl-mode strict
@@ -98,7 +99,7 @@ func IkesvcConfig(host *HostCreds, peer IkesvcPeer) (string, error) {
 	set("%s mode tunnel", p)
 	set("%s local-ts %s", p, netip.PrefixFrom(peer.Local, peer.Local.BitLen()))
 	set("%s remote-ts %s", p, netip.PrefixFrom(peer.Remote, peer.Remote.BitLen()))
-	if peer.Initiate {
+	if peer.Initiate && !peer.OnRequest {
 		set("%s start-action start", p)
 	} else {
 		set("%s start-action none", p)
@@ -125,6 +126,12 @@ type Ikesvc struct {
 // socket lives in controlDir, which must be short (unix socket paths are
 // limited to 107 bytes).
 func StartIkesvc(ctx context.Context, bin string, node *Node, dir, controlDir, config string) (*Ikesvc, error) {
+	return StartIkesvcArgs(ctx, bin, node, dir, controlDir, config, "-kernel", "memory")
+}
+
+// StartIkesvcArgs is StartIkesvc with the flags after -config and -control
+// given by the caller (a kernel backend, -state, -v).
+func StartIkesvcArgs(ctx context.Context, bin string, node *Node, dir, controlDir, config string, args ...string) (*Ikesvc, error) {
 	s := &Ikesvc{
 		Node:    node,
 		Dir:     dir,
@@ -144,8 +151,8 @@ func StartIkesvc(ctx context.Context, bin string, node *Node, dir, controlDir, c
 		return nil, fmt.Errorf("ikesvc %s: %w", node.Name, err)
 	}
 	defer out.Close()
-	s.cmd = exec.Command("ip", "netns", "exec", node.NS,
-		bin, "-config", s.Config, "-kernel", "memory", "-control", s.Control)
+	s.cmd = exec.Command("ip", append([]string{"netns", "exec", node.NS,
+		bin, "-config", s.Config, "-control", s.Control}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = out, out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
@@ -181,8 +188,29 @@ func (s *Ikesvc) Show(ctx context.Context) (string, error) {
 	return out, nil
 }
 
+// Initiate runs `ikesvc -control SOCKET -timeout T initiate PEER` and
+// returns what it printed (the outcome line); the error is non-nil when it
+// exited non-zero, i.e. the handshake failed.
+func (s *Ikesvc) Initiate(ctx context.Context, peer string, timeout time.Duration) (string, error) {
+	out, err := run(ctx, s.bin, "-control", s.Control, "-timeout", timeout.String(), "initiate", peer)
+	if err != nil {
+		return out, fmt.Errorf("ikesvc %s: %w", s.Node.Name, err)
+	}
+	return out, nil
+}
+
 // Stop ends ikesvc (SIGTERM, SIGKILL after 5 s) and waits for it.
 func (s *Ikesvc) Stop() error { return stopProcess(s.cmd, s.done, "ikesvc "+s.Node.Name) }
+
+// Kill ends ikesvc with SIGKILL, as a crash would (no cleanup of any
+// kind), and waits for it.
+func (s *Ikesvc) Kill() error {
+	if err := s.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("kill ikesvc %s: %w", s.Node.Name, err)
+	}
+	<-s.done
+	return nil
+}
 
 // Log returns what ikesvc wrote to stdout and stderr.
 func (s *Ikesvc) Log() string {

@@ -25,6 +25,9 @@ type phase struct {
 	peer string // peer entry name on both boards
 	mode string // transport or tunnel
 	ipv6 bool
+	// onTraffic leaves start-action unset on both boards: the default
+	// (trap) must bring the SAs up on the first packet, not at commit.
+	onTraffic bool
 }
 
 func (p phase) addrs() (moon, sun netip.Addr) {
@@ -40,9 +43,14 @@ func (p phase) addrs() (moon, sun netip.Addr) {
 func (p phase) peerLines(local, remote netip.Addr, remoteID string, initiate bool) []string {
 	pre := "set ipsec peer " + p.peer + " "
 	lines := []string{pre + "address " + remote.String()}
-	if initiate {
+	switch {
+	case initiate && p.onTraffic:
+		lines = append(lines, pre+fmt.Sprintf("remote-id %q", remoteID))
+	case initiate:
 		lines = append(lines, pre+fmt.Sprintf("remote-id %q", remoteID), pre+"start-action start")
-	} else {
+	case p.onTraffic:
+		lines = append(lines, pre+fmt.Sprintf("remote-id-pattern %q", interop.HostPattern))
+	default:
 		lines = append(lines, pre+fmt.Sprintf("remote-id-pattern %q", interop.HostPattern), pre+"start-action none")
 	}
 	lines = append(lines, pre+"mode "+p.mode)
@@ -61,7 +69,9 @@ func (p phase) peerLines(local, remote netip.Addr, remoteID string, initiate boo
 // show the IKE SA ESTABLISHED with a CHILD_SA of that mode, and each pings
 // the other. A filter-dump capture of the link on moon must hold ESP over
 // both address families and nothing between the boards' addresses but
-// ESP, IKE and neighbour discovery: no plaintext ICMP.
+// ESP, IKE and neighbour discovery: no plaintext ICMP. A last phase sets
+// no start-action on either board: nothing comes up at commit, and moon's
+// first ping brings the SA up (the documented default, trap).
 func TestTwoBoards(t *testing.T) {
 	p := requireQEMU(t)
 	t.Parallel()
@@ -104,11 +114,16 @@ func TestTwoBoards(t *testing.T) {
 		{peer: "t6", mode: "transport", ipv6: true},
 		{peer: "n4", mode: "tunnel"},
 		{peer: "n6", mode: "tunnel", ipv6: true},
+		{peer: "d4", mode: "transport", onTraffic: true},
 	}
 	prev := ""
 	for _, ph := range phases {
 		family := map[bool]string{false: "ipv4", true: "ipv6"}[ph.ipv6]
-		ok := t.Run(ph.mode+"-"+family, func(t *testing.T) {
+		name := ph.mode + "-" + family
+		if ph.onTraffic {
+			name += "-on-traffic"
+		}
+		ok := t.Run(name, func(t *testing.T) {
 			phaseStart := time.Now()
 			m, s := ph.addrs()
 			lines := map[*qemu.Board][]string{
@@ -123,6 +138,11 @@ func TestTwoBoards(t *testing.T) {
 			// The responder first, so moon's start-action finds it ready.
 			for _, b := range []*qemu.Board{sun, moon} {
 				if err := b.Configure(ph.peer, lines[b]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if ph.onTraffic {
+				if err := startOnTraffic(moon, ph.peer, s); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -189,6 +209,26 @@ func TestTwoBoards(t *testing.T) {
 		}
 	}
 	t.Logf("TestTwoBoards total %v", time.Since(start).Round(time.Second))
+}
+
+// startOnTraffic checks that peer (configured without start-action) has
+// no IKE SA after the commit, then pings to through it from b: the trap
+// policy's acquire must start the handshake. The packet that triggers it
+// is dropped, so its answer is not awaited: the phase's pings after
+// ESTABLISHED check the traffic.
+func startOnTraffic(b *qemu.Board, peer string, to netip.Addr) error {
+	// Long enough for a start-action start to have sent its IKE_SA_INIT.
+	time.Sleep(5 * time.Second)
+	out, err := b.Run("show ipsec sa")
+	if err != nil {
+		return err
+	}
+	if strings.Contains(out, peer+": IKE SA") {
+		return fmt.Errorf("%s: peer %s has an IKE SA before any traffic (start-action default must be trap):\n%s", b.Name, peer, out)
+	}
+	// The CLI calls a ping without replies an error: expected here.
+	b.Ping(to.String(), 1)
+	return nil
 }
 
 // childCarriedPackets checks that the CHILD_SAs in a `show ipsec sa`
