@@ -9,9 +9,14 @@ import (
 
 // Proposals the churn picks from (all in the firmware's suite).
 var (
-	churnIKE = []string{"aes128-sha256-ecp256", "aes128gcm16-prfsha256-x25519", "aes256-sha384-ecp384", "aes256gcm16-prfsha256-ecp256"}
+	churnIKE = []string{"aes128-sha256-ecp256", "aes128gcm16-prfsha256-x25519", "aes256-sha256-x25519", "aes256gcm16-prfsha256-ecp256"}
 	churnESP = []string{"aes128-sha256", "aes128gcm16", "aes256-sha256", "aes128-sha1"}
 )
+
+// churnStart weighs the new peers' start actions: mostly trap (policies
+// go into the kernel at once, so the kernel churns with the config) and
+// none, a few start (a handshake to nowhere costs DH under emulation).
+var churnStart = []string{"trap", "trap", "trap", "trap", "none", "none", "none", "start"}
 
 // churnPeer is what the generator knows of a peer it made.
 type churnPeer struct {
@@ -21,7 +26,7 @@ type churnPeer struct {
 
 // Churn returns the CLI lines of n random commits on moon, in one
 // configuration session: peers added (IPv4 and IPv6, transport and
-// tunnel, start-action start or none), removed, their modes and
+// tunnel, start-action trap, none or start), removed, their modes and
 // proposals changed, and now and then the real peer's mode and
 // proposals too. The new peers' addresses lead nowhere (10.200/16,
 // fd99::/64), so their handshakes never finish; what matters is that
@@ -68,7 +73,7 @@ func Churn(seed uint64, n int, real Peer, local, remote netip.Addr) []string {
 		lines = append(lines,
 			pre+"address "+p.addr.String(),
 			pre+fmt.Sprintf("remote-id-pattern %q", "C=CH, O=alixsec interop, CN=*"),
-			pre+"start-action "+[]string{"start", "none"}[rng.IntN(2)],
+			pre+"start-action "+churnStart[rng.IntN(len(churnStart))],
 			pre+"ike-proposal "+churnIKE[rng.IntN(len(churnIKE))],
 			pre+"esp-proposal "+churnESP[rng.IntN(len(churnESP))])
 		if p.tunnel {
