@@ -69,7 +69,14 @@ func Measure(cfg Config) (*Figures, *Pair, error) {
 	// The churn's commands and the real configuration reach moon as two
 	// extra disks (raw text, padded with newlines): faster than typing
 	// 300 commits, and the same CLI reads them.
-	real := append(BaseLines(cfg.PKI, interop.HostMoon, Moon4, Moon6), TunnelPeer.Lines(Moon4, Sun4, sunID, true)...)
+	// load takes set lines only: the whole config, so BaseLines' delete
+	// of the factory address is not needed there.
+	var real []string
+	for _, l := range append(BaseLines(cfg.PKI, interop.HostMoon, Moon4, Moon6), TunnelPeer.Lines(Moon4, Sun4, sunID, true)...) {
+		if strings.HasPrefix(l, "set ") {
+			real = append(real, l)
+		}
+	}
 	churnDisk := filepath.Join(cfg.Dir, "churn.txt")
 	realDisk := filepath.Join(cfg.Dir, "real.txt")
 	if err := writeTextDisk(churnDisk, Churn(9, cfg.Churn, TunnelPeer, Moon4, Sun4)); err != nil {
