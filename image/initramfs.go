@@ -41,9 +41,6 @@ func consoleCommands() []string {
 	for _, c := range []string{"cat", "dmesg", "free", "gosh", "ip", "kill", "ls", "mount", "pidof", "ping", "ps", "umount", "uname"} {
 		cmds = append(cmds, core+c)
 	}
-	// kill and pidof: an admin (and the no-loss tests) stops or crashes a
-	// service from the shell; init restarts it.
-	cmds = append(cmds, core+"kill", core+"pidof")
 	return cmds
 }
 
