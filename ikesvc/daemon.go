@@ -140,14 +140,6 @@ func (d *daemon) InitiateWait(ctx context.Context, peer string) (ike.Outcome, er
 	return ike.Outcome{}, fmt.Errorf("initiate %s: %w", peer, errNoPeers)
 }
 
-// Rekey implements control.RekeyService.
-func (d *daemon) Rekey(peer string) error {
-	if e := d.current(); e != nil {
-		return e.Rekey(peer)
-	}
-	return fmt.Errorf("rekey %s: %w", peer, errNoPeers)
-}
-
 // Terminate implements control.Service.
 func (d *daemon) Terminate(peer string) error {
 	if e := d.current(); e != nil {
@@ -238,4 +230,12 @@ func (d *daemon) watchPeer(leaf *x509.Certificate, intermediates []*x509.Certifi
 	if f != nil {
 		f.Watch(leaf, intermediates)
 	}
+}
+
+// Rekey implements control.RekeyService.
+func (d *daemon) Rekey(peer string, kind ike.RekeyKind) error {
+	if e := d.current(); e != nil {
+		return e.Rekey(peer, kind)
+	}
+	return fmt.Errorf("rekey %s: %w", peer, errNoPeers)
 }

@@ -3,7 +3,7 @@
 //
 //	ikesvc -config FILE -kernel netlink|memory|memory-file:PATH -control SOCKET [-listen ADDR] [-state FILE] [-save-keys DIR]
 //	ikesvc -configsvc /run/configsvc.sock -kernel netlink -control /run/ikesvc.sock -state /run/ikesvc.state
-//	ikesvc -control SOCKET show|crls|rekey PEER|terminate PEER|save-keys
+//	ikesvc -control SOCKET show|crls|rekey PEER [child|ike|reauth]|terminate PEER|save-keys
 //	ikesvc -control SOCKET [-timeout 30s] initiate PEER
 //
 // With -state FILE (in RAM: tmpfs or ramfs) ikesvc survives its own
@@ -278,8 +278,12 @@ func runClient(socket string, args []string, timeout time.Duration, stdout, stde
 		if !o.OK() {
 			return 1
 		}
-	case args[0] == "rekey" && len(args) == 2:
-		if err := c.Rekey(ctx, args[1]); err != nil {
+	case args[0] == "rekey" && (len(args) == 2 || len(args) == 3):
+		kind := "child"
+		if len(args) == 3 {
+			kind = args[2]
+		}
+		if err := c.Rekey(ctx, args[1], kind); err != nil {
 			fmt.Fprintf(stderr, "ikesvc: %v\n", err)
 			return 1
 		}
@@ -289,7 +293,7 @@ func runClient(socket string, args []string, timeout time.Duration, stdout, stde
 			return 1
 		}
 	default:
-		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER, rekey PEER, terminate PEER or save-keys\n", args)
+		fmt.Fprintf(stderr, "ikesvc: unknown command %q: want show, crls, initiate PEER, rekey PEER [child|ike|reauth], terminate PEER or save-keys\n", args)
 		return 2
 	}
 	return 0

@@ -27,6 +27,7 @@ func operationalCommands() []*command {
 		{name: "request", help: "ask a service to act now", sub: []*command{
 			{name: "ipsec", help: "IPsec actions", sub: []*command{
 				{name: "initiate", help: "set up the SAs with a peer now", args: "<peer>", run: (*Shell).initiateIPsec, complete: completePeer},
+				{name: "rekey", help: "rekey a peer's SAs now (default child; ike; reauth)", args: "<peer> [child|ike|reauth]", run: (*Shell).rekeyIPsec, complete: completeRekey},
 				{name: "save-keys", help: "write IKE and ESP keys for Wireshark to RAM (/tmp/ikesvc-keys), never the CF", run: (*Shell).saveIPsecKeys},
 			}},
 			{name: "system", help: "firmware and SSH actions", sub: []*command{
@@ -41,7 +42,7 @@ func operationalCommands() []*command {
 			}},
 		}},
 		pkiCommand(),
-		{name: "ping", help: "send ICMP echo requests", args: "<address> [count <1-100>]", run: (*Shell).ping, complete: completePing},
+		{name: "ping", help: "send ICMP echo requests", args: "<address> [count <1-65535>] [interval <ms>]", run: (*Shell).ping, complete: completePing},
 		{name: "configure", help: "enter configuration mode", run: (*Shell).configure},
 		{name: "start", help: "start an interactive program", sub: []*command{
 			{name: "shell", help: "a Unix shell on the console (exit returns to the CLI)", run: (*Shell).startShell},
@@ -93,15 +94,35 @@ func completeRevision(sh *Shell, args []string, partial string) []model.Choice {
 }
 
 func completePing(sh *Shell, args []string, partial string) []model.Choice {
-	switch len(args) {
-	case 0:
+	if len(args) == 0 {
 		return []model.Choice{{Word: "<address>", Help: "IPv4 or IPv6 address to ping", Placeholder: true}}
-	case 1:
-		return []model.Choice{model.EndChoice, {Word: "count", Help: "number of echo requests"}}
-	case 2:
-		return []model.Choice{{Word: "<1-100>", Help: "number of echo requests", Placeholder: true}}
 	}
-	return []model.Choice{model.EndChoice}
+	switch args[len(args)-1] {
+	case "count":
+		return []model.Choice{{Word: "<1-65535>", Help: "number of echo requests", Placeholder: true}}
+	case "interval":
+		return []model.Choice{{Word: "<10-10000>", Help: "milliseconds between echo requests", Placeholder: true}}
+	}
+	if len(args)%2 == 0 {
+		return nil // a value is missing
+	}
+	return []model.Choice{model.EndChoice,
+		{Word: "count", Help: "number of echo requests"},
+		{Word: "interval", Help: "milliseconds between echo requests (below 200: only losses are listed)"}}
+}
+
+// completeRekey offers the peers, then what to rekey.
+func completeRekey(sh *Shell, args []string, partial string) []model.Choice {
+	if len(args) == 0 {
+		return completePeer(sh, args, partial)
+	}
+	if len(args) > 1 {
+		return []model.Choice{model.EndChoice}
+	}
+	return []model.Choice{model.EndChoice,
+		{Word: "child", Help: "the CHILD_SAs (the default)"},
+		{Word: "ike", Help: "the IKE SA; the CHILD_SAs move to the new one"},
+		{Word: "reauth", Help: "a new IKE SA with a full authentication"}}
 }
 
 // completePeer offers the IPsec peer names of the running config.

@@ -36,8 +36,8 @@ type Env struct {
 	SignalInit func(sig syscall.Signal) error
 	// Interfaces lists network interfaces (net.Interfaces when nil).
 	Interfaces func() ([]net.Interface, error)
-	// Ping sends count echo requests to host and reports to w.
-	Ping func(ctx context.Context, w io.Writer, host string, count int) error
+	// Ping sends echo requests to host and reports to w.
+	Ping func(ctx context.Context, w io.Writer, host string, opts PingOptions) error
 	// Sleep waits after a failed password (time.Sleep when nil).
 	Sleep func(time.Duration)
 	// Dial reconnects to configsvc after it restarted (optional).

@@ -8,16 +8,19 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sys/unix"
 
 	"alixsec.dev/configsvc/api"
 	"alixsec.dev/configsvc/internal/testserver"
 	"alixsec.dev/ikesvc/control"
+	"alixsec.dev/ikesvc/ike"
 )
 
 type fixture struct {
@@ -74,8 +77,14 @@ func TestOneLineErrors(t *testing.T) {
 		{false, "s", `% ambiguous command "s": could be show, start` + "\n"},
 		{false, "sh", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, pki, system, version\n"},
 		{false, "start shell", "% start shell is not available here\n"},
-		{false, "ping", "% usage: ping <address> [count <1-100>]\n"},
-		{false, "ping 127.0.0.1 count 0", `% ping count "0": must be 1..100` + "\n"},
+		{false, "ping", "% usage: ping <address> [count <1-65535>] [interval <10-10000 ms>]\n"},
+		{false, "ping 127.0.0.1 count", "% usage: ping <address> [count <1-65535>] [interval <10-10000 ms>]\n"},
+		{false, "ping 127.0.0.1 count 0", `% ping count "0": must be 1..65535` + "\n"},
+		{false, "ping 127.0.0.1 count 70000", `% ping count "70000": must be 1..65535` + "\n"},
+		{false, "ping 127.0.0.1 interval 5", `% ping interval "5": must be 10..10000 milliseconds` + "\n"},
+		{false, "ping 127.0.0.1 size 100", "% usage: ping <address> [count <1-65535>] [interval <10-10000 ms>]\n"},
+		{false, "request ipsec rekey", "% usage: request ipsec rekey <peer> [child|ike|reauth]\n"},
+		{false, "request ipsec rekey gw2 everything", "% usage: request ipsec rekey <peer> [child|ike|reauth]\n"},
 		{false, `show "unterminated`, "% column 6: unterminated double quote\n"},
 		{false, "show configuration bogus", "% bogus: unknown word: expected one of system, interfaces, routes, ipsec, pki\n"},
 		{true, "set interfaces eth0 mtu 70000", "% interfaces eth0 mtu 70000: must be 576..9000\n"},
@@ -269,6 +278,14 @@ func TestStatusSockets(t *testing.T) {
 	if out := f.exec("request ipsec initiate gw9"); !strings.Contains(out, "no such peer") {
 		t.Errorf("initiate of an unknown peer = %q", out)
 	}
+	for _, line := range []string{"request ipsec rekey gw2", "request ipsec rekey gw2 ike", "request ipsec rekey gw2 reauth"} {
+		if out := f.exec(line); !strings.HasSuffix(out, ": done\n") {
+			t.Errorf("%s = %q", line, out)
+		}
+	}
+	if got := strings.Join(ike.rekeyed, ","); got != "gw2 child,gw2 ike,gw2 reauth" {
+		t.Errorf("ikesvc was asked to rekey %q", got)
+	}
 	out := f.exec("request ipsec save-keys")
 	if want := "wrote the keys of 1 IKE SAs and 2 ESP SAs to /tmp/ikesvc-keys (/tmp/ikesvc-keys/ikev2_decryption_table, /tmp/ikesvc-keys/esp_sa)\n"; !strings.HasPrefix(out, want) || !ike.savedKeys {
 		t.Errorf("request ipsec save-keys = %q, want it to start %q", out, want)
@@ -310,15 +327,111 @@ func TestShowSystemAndInterfaces(t *testing.T) {
 }
 
 func TestPingLoopback(t *testing.T) {
+	tests := []struct {
+		name string
+		opts PingOptions
+		want []string
+	}{
+		{"every 250 ms, each reply listed", PingOptions{Count: 2, Interval: 250 * time.Millisecond},
+			[]string{"icmp_seq=2 time=", "2 packets transmitted, 2 received, 0% packet loss, 0 lost"}},
+		{"every 10 ms, only losses listed", PingOptions{Count: 200, Interval: 10 * time.Millisecond, Uptime: time.Hour},
+			[]string{"every 10ms, listing only losses", "200 packets transmitted, 200 received, 0% packet loss, 0 lost"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			start := time.Now()
+			err := pingEvery(ctx, &out, "127.0.0.1", tt.opts)
+			if err != nil && strings.Contains(err.Error(), "opening raw ICMP socket") {
+				t.Skipf("no raw sockets here: %v", err)
+			}
+			if err != nil {
+				t.Fatalf("ping: %v\n%s", err, out.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			if tt.opts.Interval < quietBelow && strings.Contains(out.String(), "bytes from") {
+				t.Errorf("quiet mode listed replies:\n%s", out.String())
+			}
+			// The requests go out on schedule, not one reply after another.
+			if d, want := time.Since(start), time.Duration(tt.opts.Count-1)*tt.opts.Interval; d < want || d > want+2*time.Second {
+				t.Errorf("ping took %v, want about %v", d, want)
+			}
+		})
+	}
+}
+
+// TestPingStopLosesNothing: stopping the sending (kill -INT) still waits
+// for the replies to what was sent.
+func TestPingStopLosesNothing(t *testing.T) {
 	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	err := pingEvery(ctx, &out, "127.0.0.1", 2, 50*time.Millisecond)
+	err := pingEvery(ctx, &out, "127.0.0.1", PingOptions{Count: 1000, Interval: 10 * time.Millisecond})
 	if err != nil && strings.Contains(err.Error(), "opening raw ICMP socket") {
 		t.Skipf("no raw sockets here: %v", err)
 	}
-	if err != nil || !strings.Contains(out.String(), "icmp_seq=2 time=") || !strings.Contains(out.String(), "2 packets transmitted, 2 received, 0% packet loss") {
-		t.Errorf("ping: %v\n%s", err, out.String())
+	var sent, received, lost int
+	if _, scanErr := fmt.Sscanf(out.String()[strings.Index(out.String(), "statistics ---\n")+len("statistics ---\n"):],
+		"%d packets transmitted, %d received, 0%% packet loss, %d lost", &sent, &received, &lost); err != nil || scanErr != nil {
+		t.Fatalf("ping: %v, %v:\n%s", err, scanErr, out.String())
+	}
+	if sent < 10 || sent > 100 || received != sent || lost != 0 {
+		t.Errorf("stopped after 300 ms: %d sent, %d received, %d lost:\n%s", sent, received, lost, out.String())
+	}
+}
+
+// TestPingCountsLosses pings from a network namespace of its own, where
+// nothing is up and so nothing answers: every request is accounted for as
+// lost, each with its uptime stamp.
+func TestPingCountsLosses(t *testing.T) {
+	var out bytes.Buffer
+	errc := make(chan error)
+	go func() {
+		// The thread enters the new namespace and dies with the
+		// goroutine (never unlocked); the socket stays in it.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		errc <- pingEvery(ctx, &out, "192.0.2.1", PingOptions{Count: 5, Interval: 10 * time.Millisecond, Uptime: 100 * time.Second})
+	}()
+	err := <-errc
+	if err != nil && (strings.Contains(err.Error(), "opening raw ICMP socket") || strings.Contains(err.Error(), "unshare")) {
+		t.Skipf("needs root: %v", err)
+	}
+	if err == nil {
+		t.Fatalf("ping in an empty namespace succeeded:\n%s", out.String())
+	}
+	for _, w := range []string{"[100.0", "] icmp_seq=1: no reply\n", "] icmp_seq=1-5: no reply (5 lost)\n", "5 packets transmitted, 0 received, 100% packet loss, 5 lost", "lost icmp_seq: 1-5"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+}
+
+func TestSeqRanges(t *testing.T) {
+	tests := []struct {
+		in   []int
+		want string
+	}{
+		{nil, ""},
+		{[]int{7}, "7"},
+		{[]int{3, 4, 5, 9}, "3-5, 9"},
+		{[]int{1, 3, 5, 6}, "1, 3, 5-6"},
+	}
+	for _, tt := range tests {
+		if got := seqRanges(tt.in); got != tt.want {
+			t.Errorf("seqRanges(%v) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 
@@ -429,7 +542,13 @@ func TestLoadFile(t *testing.T) {
 type fakeIKE struct {
 	sas        []control.IKESA
 	terminated string
+	rekeyed    []string
 	savedKeys  bool
+}
+
+func (f *fakeIKE) Rekey(peer string, kind ike.RekeyKind) error {
+	f.rekeyed = append(f.rekeyed, peer+" "+string(kind))
+	return nil
 }
 
 func (f *fakeIKE) SaveKeys() (control.SavedKeys, error) {

@@ -136,6 +136,21 @@ func (sh *Shell) initiateIPsec(args []string) error {
 	return nil
 }
 
+// rekeyIPsec asks ikesvc to rekey a peer's CHILD_SAs, its IKE SA or to
+// reauthenticate, now (strongSwan's swanctl --rekey).
+func (sh *Shell) rekeyIPsec(args []string) error {
+	kind := "child"
+	switch {
+	case len(args) == 2 && (args[1] == "child" || args[1] == "ike" || args[1] == "reauth"):
+		kind = args[1]
+	case len(args) != 1:
+		return fmt.Errorf("usage: request ipsec rekey <peer> [child|ike|reauth]")
+	}
+	return sh.ipsecPeerAction(args[:1], "rekey "+kind, func(c *control.Client, ctx context.Context, peer string) error {
+		return c.Rekey(ctx, peer, kind)
+	})
+}
+
 func (sh *Shell) clearIPsecSA(args []string) error {
 	return sh.ipsecPeerAction(args, "terminate", (*control.Client).Terminate)
 }

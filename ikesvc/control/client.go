@@ -108,16 +108,16 @@ func (c *Client) InitiateWait(ctx context.Context, peer string, wait time.Durati
 	return *resp.Outcome, nil
 }
 
-// Rekey rekeys the CHILD_SAs of a configured peer now (make-before-break,
-// as on their timer).
-func (c *Client) Rekey(ctx context.Context, peer string) error {
-	_, err := c.call(ctx, Request{Cmd: CmdRekey, Peer: peer})
-	return err
-}
-
 // Terminate deletes the IKE and CHILD SAs of a configured peer.
 func (c *Client) Terminate(ctx context.Context, peer string) error {
 	_, err := c.call(ctx, Request{Cmd: CmdTerminate, Peer: peer})
+	return err
+}
+
+// Rekey asks for a rekey of a peer's SAs now: kind is child (every
+// CHILD_SA), ike (the IKE SA) or reauth (a new IKE SA with IKE_AUTH).
+func (c *Client) Rekey(ctx context.Context, peer, kind string) error {
+	_, err := c.call(ctx, Request{Cmd: CmdRekey, Peer: peer, Kind: kind})
 	return err
 }
 

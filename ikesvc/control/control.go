@@ -3,7 +3,7 @@
 // in the CLI and `ikesvc -control SOCKET show` use its Client.
 //
 //	request:  {"cmd":"show"} | {"cmd":"crls"} | {"cmd":"initiate","peer":"gw2"[,"wait_ms":30000]} | {"cmd":"terminate","peer":"gw2"}
-//	          | {"cmd":"save-keys"}
+//	          | {"cmd":"save-keys"} | {"cmd":"rekey","peer":"gw2","kind":"child|ike|reauth"}
 //	response: {"sas":[...]} on success of show, {"crl_fetch":{"enabled":true,"urls":[...]}} of crls,
 //	          {"saved_keys":{"dir":"/tmp/ikesvc-keys",...}} of save-keys,
 //	          {"outcome":{"peer":"gw2","ike":"...","child":"...","error":"..."}} of initiate with wait_ms,
@@ -29,14 +29,15 @@ const (
 	CmdCRLs      = "crls"
 	CmdInitiate  = "initiate"
 	CmdTerminate = "terminate"
-	CmdSaveKeys  = "save-keys"
 	CmdRekey     = "rekey"
+	CmdSaveKeys  = "save-keys"
 )
 
 // Request is one line from a client.
 type Request struct {
 	Cmd  string `json:"cmd"`
 	Peer string `json:"peer,omitempty"`
+	Kind string `json:"kind,omitempty"` // of rekey: child, ike or reauth
 	// WaitMS, for initiate, asks to wait up to this many milliseconds for
 	// the outcome; 0 answers as soon as the handshake has started.
 	WaitMS int64 `json:"wait_ms,omitempty"`
@@ -93,10 +94,10 @@ type CRLService interface {
 	CRLFetchStatus() CRLFetch
 }
 
-// RekeyService is implemented by a Service that can rekey a peer's
-// CHILD_SAs on demand (ikesvc's daemon); rekey fails for one that cannot.
+// RekeyService is implemented by a Service that can rekey a peer's SAs on
+// request (ikesvc's daemon); rekey answers "not supported" otherwise.
 type RekeyService interface {
-	Rekey(peer string) error
+	Rekey(peer string, kind ike.RekeyKind) error
 }
 
 // Service is what the socket controls; *ike.Engine implements it.

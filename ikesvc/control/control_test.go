@@ -39,6 +39,18 @@ func (f *fakeService) Initiate(p string) error {
 
 func (f *fakeService) Terminate(p string) error { f.record("terminate " + p); return nil }
 
+func (f *fakeService) Rekey(p string, kind ike.RekeyKind) error {
+	f.record("rekey " + p + " " + string(kind))
+	return nil
+}
+
+// plainService implements Service but not RekeyService.
+type plainService struct{}
+
+func (plainService) Status(context.Context) []ike.IKESAStatus { return nil }
+func (plainService) Initiate(string) error                    { return nil }
+func (plainService) Terminate(string) error                   { return nil }
+
 func TestClientServer(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ikesvc.sock")
 	ln, err := Listen(path)
@@ -68,7 +80,7 @@ func TestClientServer(t *testing.T) {
 		{"initiate", func() error { return c.Initiate(ctx, "gw2") }, ""},
 		{"initiate unknown", func() error { return c.Initiate(ctx, "nope") }, "unknown peer"},
 		{"terminate", func() error { return c.Terminate(ctx, "gw2") }, ""},
-		{"rekey without support", func() error { return c.Rekey(ctx, "gw2") }, "not supported"},
+		{"rekey", func() error { return c.Rekey(ctx, "gw2", "ike") }, ""},
 		{"unknown command", func() error { _, err := c.call(ctx, Request{Cmd: "reboot"}); return err }, "unknown command"},
 	}
 	for _, tt := range tests {
@@ -79,7 +91,7 @@ func TestClientServer(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(svc.calls, ","); got != "initiate gw2,initiate nope,terminate gw2" {
+	if got := strings.Join(svc.calls, ","); got != "initiate gw2,initiate nope,terminate gw2,rekey gw2 ike" {
 		t.Errorf("service saw %q", got)
 	}
 	c.Close()
@@ -93,6 +105,13 @@ func TestClientServer(t *testing.T) {
 		t.Fatalf("relisten: %v", err)
 	}
 	ln2.Close()
+}
+
+func TestRekeyUnsupported(t *testing.T) {
+	resp := handle(context.Background(), plainService{}, Request{Cmd: CmdRekey, Peer: "gw2", Kind: "child"})
+	if !strings.Contains(resp.Error, "not supported") {
+		t.Errorf("rekey on a service without Rekey: %+v", resp)
+	}
 }
 
 func TestFormat(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"alixsec.dev/ikesvc/ike"
 )
 
 // Listen opens the unix socket at path, replacing a stale socket file left
@@ -118,14 +120,17 @@ func handle(ctx context.Context, svc Service, req Request) Response {
 	case CmdTerminate:
 		err = svc.Terminate(req.Peer)
 	case CmdRekey:
-		rs, ok := svc.(RekeyService)
-		if !ok {
-			err = fmt.Errorf("rekey %s: not supported here", req.Peer)
-			break
+		if rs, ok := svc.(RekeyService); ok {
+			kind := ike.RekeyKind(req.Kind)
+			if kind == "" {
+				kind = ike.RekeyChild
+			}
+			err = rs.Rekey(req.Peer, kind)
+		} else {
+			err = fmt.Errorf("rekey %s: not supported by this service", req.Peer)
 		}
-		err = rs.Rekey(req.Peer)
 	default:
-		err = fmt.Errorf("unknown command %q (want show, crls, initiate, terminate or save-keys)", req.Cmd)
+		err = fmt.Errorf("unknown command %q (want show, crls, initiate, terminate, rekey or save-keys)", req.Cmd)
 	}
 	if err != nil {
 		return Response{Error: err.Error()}

@@ -38,6 +38,7 @@ func run(args []string, stdout io.Writer) error {
 	out := fs.String("out", "out", "directory with the built images")
 	boots := fs.Int("boots", 5, "boots for the boot-time median")
 	board := fs.String("board", "alix", "image to boot")
+	noLoss := fs.Bool("noloss", true, "run the no-loss sequence on two QEMU boards (about 10 minutes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,6 +63,13 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	rows = append(rows, upRows...)
+	if *noLoss {
+		lossRows, err := nolossRows(*out, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+		if err != nil {
+			return err
+		}
+		rows = append(rows, lossRows...)
+	}
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tvalue\tgoal")

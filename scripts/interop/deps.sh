@@ -17,7 +17,9 @@
 #                                   about non-root capture; pre-seeded below)
 #   iproute2, util-linux            ip netns / veth, unshare / nsenter
 #   nftables                        nft: the low-MTU path test's router
-#                                   namespace drops ICMP and IP fragments
+#                                   namespace drops ICMP and IP fragments;
+#                                   the no-loss bench drops plaintext
+#                                   pings between two charons
 # /usr/lib/ipsec/charon (package strongswan-charon) works too, but is not
 # needed: the harness prefers charon-systemd and falls back to it.
 set -euo pipefail

@@ -193,7 +193,7 @@ func TestIkesvcRestartKeepsSAs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = c.Rekey(ctx, st.peer)
+		err = c.Rekey(ctx, st.peer, "child")
 		c.Close()
 		if err != nil {
 			t.Fatalf("%s: rekey: %v", st.name, err)

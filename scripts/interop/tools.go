@@ -16,7 +16,7 @@ const pluginDir = "/usr/lib/ipsec/plugins"
 // PATH, a charon binary and every plugin of the load list.
 func MissingTools() []string {
 	var missing []string
-	for _, cmd := range []string{"ip", "nsenter", "unshare", "swanctl", "dumpcap", "tshark", "bash"} {
+	for _, cmd := range []string{"ip", "nsenter", "unshare", "swanctl", "dumpcap", "tshark", "bash", "nft"} {
 		if _, err := exec.LookPath(cmd); err != nil {
 			missing = append(missing, cmd)
 		}

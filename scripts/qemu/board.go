@@ -241,18 +241,29 @@ func SetLines(text string) []string {
 // ago, for QEMU socket links between boards.
 func FreeUDPPorts(t testing.TB, n int) []int {
 	t.Helper()
+	ports, err := UDPPorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ports
+}
+
+// UDPPorts is FreeUDPPorts for code outside a test (benchmarks).
+func UDPPorts(n int) ([]int, error) {
 	var ports []int
 	var conns []net.PacketConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
 	for range n {
 		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return nil, fmt.Errorf("free UDP port: %w", err)
 		}
 		conns = append(conns, c)
 		ports = append(ports, c.LocalAddr().(*net.UDPAddr).Port)
 	}
-	for _, c := range conns {
-		c.Close()
-	}
-	return ports
+	return ports, nil
 }
