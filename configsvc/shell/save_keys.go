@@ -14,10 +14,7 @@ func (sh *Shell) saveIPsecKeys(args []string) error {
 	if len(args) != 0 {
 		return fmt.Errorf("usage: request ipsec save-keys")
 	}
-	c, missing, err := sh.ikesvcClient()
-	if missing {
-		return fmt.Errorf("ikesvc is not running")
-	}
+	c, err := sh.dialIkesvc()
 	if err != nil {
 		return err
 	}

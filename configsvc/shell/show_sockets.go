@@ -53,6 +53,16 @@ func (sh *Shell) ikesvcClient() (c *control.Client, missing bool, err error) {
 	return c, false, nil
 }
 
+// dialIkesvc connects to ikesvc for a command that needs it; a daemon
+// that is not running is one plain line.
+func (sh *Shell) dialIkesvc() (*control.Client, error) {
+	c, missing, err := sh.ikesvcClient()
+	if missing {
+		return nil, errors.New("ikesvc is not running")
+	}
+	return c, err
+}
+
 // showIPsecSA prints ikesvc's IKE and CHILD SAs with the kernel's
 // counters.
 func (sh *Shell) showIPsecSA(args []string) error {
@@ -83,10 +93,7 @@ func (sh *Shell) ipsecPeerAction(args []string, what string, do func(*control.Cl
 	if len(args) != 1 {
 		return fmt.Errorf("usage: %s <peer>", what)
 	}
-	c, missing, err := sh.ikesvcClient()
-	if missing {
-		return fmt.Errorf("ikesvc is not running")
-	}
+	c, err := sh.dialIkesvc()
 	if err != nil {
 		return err
 	}
@@ -111,10 +118,7 @@ func (sh *Shell) initiateIPsec(args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("usage: initiate <peer>")
 	}
-	c, missing, err := sh.ikesvcClient()
-	if missing {
-		return fmt.Errorf("ikesvc is not running")
-	}
+	c, err := sh.dialIkesvc()
 	if err != nil {
 		return err
 	}
