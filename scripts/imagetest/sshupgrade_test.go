@@ -71,6 +71,13 @@ func TestUpgradeOverSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 	gw1 := &qemu.Board{Name: "gw1", VM: gw.vm} // the same QEMU across guest reboots
+	t.Cleanup(func() { // before newUpgradeBoard's, which prints the console log
+		if t.Failed() && !gw.vm.Exited() {
+			for _, c := range []string{"", "exit", "show ipsec sa", "show log"} {
+				gw.vm.Command(c, 30*time.Second)
+			}
+		}
+	})
 	t.Logf("both boards booted in %v", time.Since(start).Round(time.Second))
 	m := consoleHostKey.FindStringSubmatch(gw.vm.Log())
 	if m == nil {
@@ -157,7 +164,9 @@ func TestUpgradeOverSSH(t *testing.T) {
 	if err := peer.Configure("take-gw1-again", peerLines); err != nil {
 		t.Fatal(err)
 	}
-	healthy := waitLog(t, gw, mark, `firmware: healthy after (\S+)`, trialTimeout)
+	// Well inside the health timeout (300 s): a miss shows gw1's log of
+	// the trial, not of the fallback boot after it.
+	healthy := waitLog(t, gw, mark, `firmware: healthy after (\S+)`, 2*time.Minute)
 	upgradeTime := time.Since(upgradeStart)
 	t.Logf("upgrade %s -> %s over ssh: marked good (%s after the trial boot) %v after the ssh command started, %v after the peer took the tunnel again",
 		base, next, healthy[1], upgradeTime.Round(time.Second), time.Since(trialAt).Round(time.Second))
@@ -254,6 +263,11 @@ func waitLog(t *testing.T, b *upgradeBoard, mark int, re string, timeout time.Du
 			return m
 		}
 		if strings.Contains(log, "not healthy") || time.Now().After(deadline) {
+			if !strings.Contains(log, "not healthy") {
+				out, _ := b.vm.Command("show log", 30*time.Second)
+				sa, _ := b.vm.Command("show ipsec sa", 30*time.Second)
+				t.Logf("gw1's show ipsec sa:\n%s\ngw1's show log:\n%s", sa, qemu.Tail(out, 60))
+			}
 			t.Fatalf("console never printed %q:\n%s", re, qemu.Tail(log, 40))
 		}
 	}
