@@ -71,7 +71,8 @@ func TestUpgradeOverSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 	gw1 := &qemu.Board{Name: "gw1", VM: gw.vm} // the same QEMU across guest reboots
-	t.Cleanup(func() { // before newUpgradeBoard's, which prints the console log
+	// Before newUpgradeBoard's cleanup, which prints the console log.
+	t.Cleanup(func() {
 		if t.Failed() && !gw.vm.Exited() {
 			for _, c := range []string{"", "exit", "show ipsec sa", "show log"} {
 				gw.vm.Command(c, 30*time.Second)
