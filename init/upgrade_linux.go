@@ -9,6 +9,7 @@ import (
 	"alixsec.dev/configsvc/model"
 	"alixsec.dev/firmware/ab"
 	"alixsec.dev/ikesvc/control"
+	"alixsec.dev/ikesvc/ike"
 )
 
 // defaultHealthTimeout is how long a firmware on trial has to come up
@@ -119,7 +120,9 @@ func (c *trialCheck) problem(ctx context.Context, cfg *model.Config) string {
 		return "ikesvc show: " + err.Error()
 	}
 	for _, sa := range sas {
-		if sa.Peer == peer && sa.State == "ESTABLISHED" && len(sa.Children) > 0 {
+		// ike.State's String ("established"); show ipsec sa prints it
+		// upper case, swanctl style.
+		if sa.Peer == peer && sa.State == ike.StateEstablished.String() && len(sa.Children) > 0 {
 			return ""
 		}
 	}

@@ -28,9 +28,13 @@ func TestTrialProblem(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// States as ikesvc's status reports them (ike.State.String, lower
+	// case): an init that compared with show ipsec sa's upper-case form
+	// never saw the health peer up.
 	up := []ike.IKESAStatus{
-		{Peer: "other", State: "ESTABLISHED", Children: []ike.ChildSAStatus{{}}},
-		{Peer: "gw2", State: "ESTABLISHED", Children: []ike.ChildSAStatus{{}}},
+		{Peer: "other", State: ike.StateEstablished.String(), Children: []ike.ChildSAStatus{{}}},
+		{Peer: "gw2", State: ike.StateEstablished.String(), Children: []ike.ChildSAStatus{{}}},
+		{Peer: "gw4", State: ike.StateAuthSent.String(), Children: []ike.ChildSAStatus{{}}},
 	}
 	go control.Serve(ctx, ln, fakeIKE{sas: up}, func(string, ...any) {})
 
@@ -53,6 +57,7 @@ func TestTrialProblem(t *testing.T) {
 		{"healthy without a health peer", withPeer(""), []*service{running}, sock, ""},
 		{"health peer up", withPeer("gw2"), []*service{running}, sock, ""},
 		{"health peer down", withPeer("gw3"), []*service{running}, sock, "tunnel with peer gw3 is not up"},
+		{"health peer still in IKE_AUTH", withPeer("gw4"), []*service{running}, sock, "tunnel with peer gw4 is not up"},
 		{"ikesvc unreachable", withPeer("gw2"), []*service{running}, filepath.Join(t.TempDir(), "none.sock"), "control socket"},
 	}
 	for _, tc := range tests {

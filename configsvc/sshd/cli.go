@@ -26,6 +26,9 @@ type cliRunner struct {
 	version   string
 	// signalInit is kill(1, sig) for reboot and poweroff.
 	signalInit func(sig syscall.Signal) error
+	// firmware is request system upgrade/rollback and the slots in show
+	// system (ab.BoardFirmware on the board), as on the console.
+	firmware shell.Firmware
 }
 
 func (r *cliRunner) env() (shell.Env, error) {
@@ -41,6 +44,7 @@ func (r *cliRunner) env() (shell.Env, error) {
 		LogSocket:  r.logSocket,
 		Version:    r.version,
 		SignalInit: r.signalInit,
+		Firmware:   r.firmware,
 	}, nil
 }
 

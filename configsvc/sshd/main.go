@@ -24,8 +24,13 @@ import (
 
 	"alixsec.dev/configsvc/api"
 	"alixsec.dev/configsvc/shell"
+	"alixsec.dev/firmware/ab"
 	"alixsec.dev/init/svclog"
 )
+
+// shutdownGrace is how long sshd lets open connections end by themselves
+// once it is told to stop.
+const shutdownGrace = 2 * time.Second
 
 func main() {
 	logger := svclog.New(os.Stderr, "sshd", os.Getenv)
@@ -46,12 +51,14 @@ func run(args []string, logger *log.Logger) error {
 	cli := &cliRunner{
 		socket: *socket, ikeSocket: *ikeSocket, logSocket: *logSocket, version: shell.FirmwareVersion(),
 		signalInit: func(sig syscall.Signal) error { return syscall.Kill(1, sig) },
+		firmware:   ab.BoardFirmware{},
 	}
 	srv.session = cli.run
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	follow(ctx, *socket, srv, logger.Printf)
-	srv.Close()
+	// init waits 5 s for a service to stop before SIGKILL.
+	srv.Shutdown(shutdownGrace)
 	return nil
 }
 

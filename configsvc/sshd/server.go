@@ -160,6 +160,30 @@ func (s *Server) Close() {
 	}
 }
 
+// Shutdown stops listening, gives the open connections up to grace to
+// end by themselves, then ends the rest. A command that reboots the
+// board (request system upgrade, reboot) signals init before its session
+// sends the exit status: without the grace, init's SIGTERM to sshd could
+// cut the connection first and the client would see a lost connection
+// instead of the command's success.
+func (s *Server) Shutdown(grace time.Duration) {
+	s.mu.Lock()
+	for addr, l := range s.listeners {
+		l.Close()
+		delete(s.listeners, addr)
+	}
+	s.mu.Unlock()
+	for deadline := time.Now().Add(grace); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+	}
+	s.Close()
+}
+
 func (s *Server) serve(l net.Listener) {
 	for {
 		nc, err := l.Accept()
