@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -356,20 +357,17 @@ func kernelDiff(s *Shell, pe Peer, local, remote netip.Addr) ([]string, error) {
 	}
 	wantStates, wantPolicies := ExpectedXfrm(local.String(), remote.String(), pe.Mode, in[0][1], out[0][1])
 	var diffs []string
-	for _, c := range []struct {
-		cmd  string
-		want []XfrmEntry
-	}{{"ip xfrm state list", wantStates}, {"ip xfrm policy list", wantPolicies}} {
-		dump, err := s.Run(c.cmd)
-		if err != nil {
-			return nil, err
-		}
-		got, err := ParseXfrm(dump)
-		if err != nil {
-			return nil, fmt.Errorf("board %s: %s: %w", s.B.Name, c.cmd, err)
-		}
-		diffs = append(diffs, DiffXfrm(got, c.want)...)
+	dump, err := s.CLI("show ipsec kernel")
+	if err != nil {
+		return nil, err
 	}
+	got, err := ParseXfrm(dump)
+	if err != nil {
+		return nil, fmt.Errorf("board %s: show ipsec kernel: %w", s.B.Name, err)
+	}
+	want := append(wantStates, wantPolicies...)
+	sort.Slice(want, func(i, j int) bool { return want[i].String() < want[j].String() })
+	diffs = append(diffs, DiffXfrm(got, want)...)
 	return diffs, nil
 }
 
