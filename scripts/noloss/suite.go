@@ -241,6 +241,10 @@ func rebootMoon(pair *Pair, shells []*Shell, pe Peer, logf func(string, ...any))
 		return 0, err
 	}
 	logf("reboot: ping log of sun (moon's kernel started at sun's uptime %.2f s):\n%s", kernelStart, out)
+	// Where moon's boot spent the time: its services' log (uptime stamps).
+	if boot, err := moon.CLI("show log"); err == nil {
+		logf("reboot: moon's log after the boot:\n%s", boot)
+	}
 	passAgain := before
 	for _, l := range pl.Losses {
 		if end := l.Uptime + float64(l.Lost())*PingInterval.Seconds(); l.Uptime >= before && end > passAgain {
