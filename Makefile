@@ -73,12 +73,12 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 imagetest:
-	ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -p 1 -count=1 -v -timeout 60m ./scripts/imagetest/ ./scripts/ipsectest/ ./scripts/pkitest/
+	ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -p 1 -count=1 -v -timeout 60m ./scripts/imagetest/ ./scripts/ipsectest/ ./scripts/pkitest/ ./scripts/noloss/
 
 ## noloss: the no-loss proof on two QEMU boards (10 ms pings through rekeys,
 ## restarts and SIGKILLs of ikesvc, reboots, 300 commits); about 18 minutes
 noloss: deps testdeps images
-	ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -p 1 -count=1 -v -timeout 60m ./scripts/noloss/
+	ALIXSEC_NOLOSS=full ALIXSEC_OUT=$(abspath $(OUT)) $(GO) test -p 1 -count=1 -v -timeout 60m ./scripts/noloss/
 
 ## bench: sizes, boot time, memory and CF writes of the firmware in QEMU;
 ## IKE handshakes/s of ikesvc vs charon and instructions per handshake (386)

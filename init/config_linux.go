@@ -45,15 +45,26 @@ type networkApplier interface {
 func (f *configFollower) run(ctx context.Context) {
 	go f.dailyExpiryCheck(ctx)
 	var applied uint64
+	// configsvc starts with init's follower and listens tens of
+	// milliseconds later: short pauses first (every one at boot delays the
+	// addresses, so the tunnel), doubling up to a second.
+	const first, most = 50 * time.Millisecond, time.Second
+	pause := first
 	for ctx.Err() == nil {
 		client, err := api.Dial(f.socket)
 		if err != nil {
-			sleepCtx(ctx, time.Second)
+			sleepCtx(ctx, pause)
+			pause = min(2*pause, most)
 			continue
 		}
+		before := applied
 		applied = f.follow(ctx, client, applied)
 		client.Close()
-		sleepCtx(ctx, time.Second)
+		if applied != before {
+			pause = first // it worked: the next outage starts short again
+		}
+		sleepCtx(ctx, pause)
+		pause = min(2*pause, most)
 	}
 }
 

@@ -23,13 +23,17 @@ type logRing struct {
 	hostname string
 }
 
+// logStamp is RFC 3339 in UTC with milliseconds: a handshake or a boot
+// takes less than a second, and its steps must be told apart.
+const logStamp = "2006-01-02T15:04:05.000Z07:00"
+
 func newLogRing(capacity int, now func() time.Time) *logRing {
 	return &logRing{lines: make([]string, capacity), now: now}
 }
 
 // add appends one line from source.
 func (r *logRing) add(source, msg string) {
-	line := fmt.Sprintf("%s %s: %s", r.now().UTC().Format(time.RFC3339), source, msg)
+	line := fmt.Sprintf("%s %s: %s", r.now().UTC().Format(logStamp), source, msg)
 	r.mu.Lock()
 	r.lines[r.next] = line
 	r.next = (r.next + 1) % len(r.lines)

@@ -77,7 +77,7 @@ func TestLogSocketServesRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "2026-11-27T12:00:00Z init: hello\n"; string(data) != want {
+	if want := "2026-11-27T12:00:00.000Z init: hello\n"; string(data) != want {
 		t.Fatalf("got %q, want %q", data, want)
 	}
 }

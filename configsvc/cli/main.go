@@ -22,6 +22,7 @@ import (
 	"alixsec.dev/configsvc/api"
 	"alixsec.dev/configsvc/shell"
 	"alixsec.dev/firmware/ab"
+	"alixsec.dev/ikesvc/kernel"
 )
 
 func main() {
@@ -54,6 +55,9 @@ func run(stdin *os.File, stdout io.Writer, args []string) error {
 		Version:    shell.FirmwareVersion(),
 		SignalInit: func(sig syscall.Signal) error { return syscall.Kill(1, sig) },
 		Firmware:   ab.BoardFirmware{},
+		// The console runs as root in the board's namespace: it reads the
+		// kernel's tables itself, so they show even with ikesvc down.
+		KernelTable: kernel.WriteTable,
 	}
 	fd := int(stdin.Fd())
 	if !term.IsTerminal(fd) {

@@ -18,6 +18,7 @@ func operationalCommands() []*command {
 			{name: "interfaces", help: "network interfaces, addresses and counters", run: (*Shell).showInterfaces},
 			{name: "ipsec", help: "IPsec status from ikesvc", sub: []*command{
 				{name: "sa", help: "IKE and IPsec security associations", run: (*Shell).showIPsecSA},
+				{name: "kernel", help: "every SA and policy in the kernel's XFRM tables (keys left out)", run: (*Shell).showIPsecKernel},
 			}},
 			{name: "log", help: "system log ring buffer", run: (*Shell).showLog},
 			{name: "pki", help: "keys, certificates, CAs, CRLs and CRL fetching status", run: (*Shell).showPKI},

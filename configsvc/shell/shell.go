@@ -56,6 +56,9 @@ type Env struct {
 	// Firmware runs request system upgrade/rollback and adds the slots to
 	// show system (nil: not offered).
 	Firmware Firmware
+	// KernelTable prints the kernel's whole XFRM table for show ipsec
+	// kernel (nil: not available).
+	KernelTable func(ctx context.Context, w io.Writer) error
 	// Stdin is the session's input for commands that read a stream
 	// (request system upgrade -); nil when the session has none.
 	Stdin io.Reader

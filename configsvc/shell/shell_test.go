@@ -72,7 +72,7 @@ func TestOneLineErrors(t *testing.T) {
 	}{
 		{false, "frobnicate", `% unknown command "frobnicate": valid here: show, request, clear, pki, ping, configure, start, reboot, poweroff, exit` + "\n"},
 		{false, "show", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, pki, system, version\n"},
-		{false, "show ipsec bogus", `% show ipsec: unknown command "bogus": valid here: sa` + "\n"},
+		{false, "show ipsec bogus", `% show ipsec: unknown command "bogus": valid here: sa, kernel` + "\n"},
 		{false, "show version now", `% show version: unexpected "now": takes no arguments` + "\n"},
 		{false, "s", `% ambiguous command "s": could be show, start` + "\n"},
 		{false, "sh", "% show: incomplete: expected one of configuration, history, interfaces, ipsec, log, pki, system, version\n"},
@@ -179,7 +179,8 @@ func TestHelpAndCompletion(t *testing.T) {
 	}{
 		{false, "sh", "show "},
 		{false, "show int", "show interfaces "},
-		{false, "show ipsec ", "show ipsec sa "},
+		{false, "show ipsec s", "show ipsec sa "},
+		{false, "show ipsec k", "show ipsec kernel "},
 		{false, "request ipsec s", "request ipsec save-keys "},
 		{false, "co", "configure "},
 		{true, "set sys", "set system "},

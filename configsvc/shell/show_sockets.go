@@ -88,6 +88,20 @@ func (sh *Shell) showIPsecSA(args []string) error {
 	return control.Format(sh.out, sas, time.Now())
 }
 
+// showIPsecKernel prints the kernel's XFRM states and policies: what is
+// really installed, including what ikesvc does not own.
+func (sh *Shell) showIPsecKernel(args []string) error {
+	if sh.env.KernelTable == nil {
+		return errors.New("show ipsec kernel: not available here")
+	}
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	if err := sh.env.KernelTable(ctx, sh.out); err != nil {
+		return fmt.Errorf("show ipsec kernel: %w", err)
+	}
+	return nil
+}
+
 // ipsecPeerAction runs initiate or terminate for one peer.
 func (sh *Shell) ipsecPeerAction(args []string, what string, do func(*control.Client, context.Context, string) error) error {
 	if len(args) != 1 {

@@ -210,10 +210,12 @@ func (sa *ikeSA) consumeAuthResponse(m *wire.Message) {
 	}
 	if err := childError(m); err != nil {
 		sa.e.log.Errorf("ike: peer %s: CHILD_SA not created: %v", sa.peerName(), err)
+		sa.releaseSPI(child)
 		return
 	}
 	if err := sa.completeChild(child, m, true, sa.ni, sa.nr); err != nil {
 		sa.e.log.Errorf("ike: peer %s: CHILD_SA not created: %v", sa.peerName(), err)
+		sa.releaseSPI(child)
 		return
 	}
 }

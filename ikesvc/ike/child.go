@@ -494,8 +494,26 @@ func (sa *ikeSA) dropChildren() {
 	}
 }
 
-// releaseFirstChild drops a CHILD_SA proposed in IKE_AUTH that never came up.
-func (sa *ikeSA) releaseFirstChild() { sa.firstChild = nil }
+// releaseFirstChild drops a CHILD_SA proposed in IKE_AUTH that never came
+// up, and its SPI reservation.
+func (sa *ikeSA) releaseFirstChild() {
+	sa.releaseSPI(sa.firstChild)
+	sa.firstChild = nil
+}
+
+// releaseSPI gives back the inbound SPI reserved for c, a CHILD_SA we
+// proposed that never came up. The kernel would expire the reservation
+// by itself only after net.core.xfrm_acq_expires; until then it is a
+// leftover in its tables. c must not be installed.
+func (sa *ikeSA) releaseSPI(c *childSA) {
+	if c == nil || c.inSPI == 0 || sa.hasChild(c) {
+		return
+	}
+	id := kernel.SAID{Dst: sa.local.Addr(), SPI: c.inSPI}
+	if err := sa.e.cfg.Kernel.DeleteSA(context.Background(), id); err != nil {
+		sa.e.log.Verbosef("ike: peer %s: releasing SPI %08x: %v", sa.peerName(), c.inSPI, err)
+	}
+}
 
 // hasChild reports whether c is still one of sa's CHILD_SAs.
 func (sa *ikeSA) hasChild(c *childSA) bool {

@@ -71,6 +71,7 @@ func (sa *ikeSA) consumeChildRekeyResponse(c, next *childSA, m *wire.Message) {
 	// c lives where an IKE SA rekey meanwhile moved it.
 	owner := sa.current()
 	if err != nil {
+		owner.releaseSPI(next)
 		owner.childRekeyFailed(c, err)
 		return
 	}

@@ -243,6 +243,12 @@ func TestHandshakeFailures(t *testing.T) {
 			if st := p.b.engine.Status(context.Background()); len(st) != 0 {
 				t.Errorf("b keeps %d IKE SAs after the failure", len(st))
 			}
+			// Nor reserved: a failed IKE_AUTH gives its CHILD_SA's SPI back.
+			for _, ep := range []*endpoint{p.a, p.b} {
+				if n := ep.kern.Reserved(); n != 0 {
+					t.Errorf("%s still holds %d SPI reservations", ep.name, n)
+				}
+			}
 		})
 	}
 }
@@ -256,6 +262,9 @@ func TestChildProposalMismatch(t *testing.T) {
 	}
 	if p.a.log.count("NO_PROPOSAL_CHOSEN") != 1 {
 		t.Errorf("a did not log the NO_PROPOSAL_CHOSEN answer once")
+	}
+	if n := p.a.kern.Reserved(); n != 0 {
+		t.Errorf("a still holds %d SPI reservations for the refused CHILD_SA", n)
 	}
 }
 

@@ -391,6 +391,11 @@ func (sa *ikeSA) close(restart bool) {
 		delete(sa.e.sas, n.ourSPI())
 	}
 	hadChildren := len(sa.children) > 0
+	for _, c := range sa.children {
+		if c.rekeySent {
+			sa.releaseSPI(c.rekeyNext) // a rekey whose answer never came
+		}
+	}
 	sa.dropChildren()
 	sa.releaseFirstChild()
 	if cur, ok := sa.e.sas[sa.ourSPI()]; ok && cur == sa {

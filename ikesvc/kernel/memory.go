@@ -168,6 +168,15 @@ func (m *Memory) DeleteSA(ctx context.Context, id SAID) error {
 // Close implements Backend.
 func (m *Memory) Close() error { return nil }
 
+// Reserved counts the SPI reservations (AllocSPI) not yet installed,
+// deleted or expired: a leak test's measure.
+func (m *Memory) Reserved() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expireLarvalLocked()
+	return len(m.larval)
+}
+
 // Preload installs entries without any check, as if another program or an
 // earlier ikesvc run had left them behind. Tests use it to prove that Apply
 // removes stale owned entries and leaves unowned ones alone.

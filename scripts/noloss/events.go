@@ -49,6 +49,17 @@ func Events() []Event {
 	return evs
 }
 
+// OneEach is every kind of event once, the two boards taking turns, and
+// a SIGKILL of each: the lean run `make test` makes (Events is the
+// issue's whole list, for make noloss).
+func OneEach() []Event {
+	return []Event{
+		{ChildRekey, "moon"}, {IKERekey, "sun"}, {Reauth, "moon"},
+		{IkesvcKill, "sun"}, {IkesvcKill, "moon"}, {IkesvcRestart, "moon"},
+		{ConfigsvcRestart, "sun"}, {UnrelatedCommit, "moon"},
+	}
+}
+
 // errUnsupported marks an event the firmware refused as not implemented.
 var errUnsupported = errors.New("not supported by this firmware")
 

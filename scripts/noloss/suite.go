@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -240,6 +241,10 @@ func rebootMoon(pair *Pair, shells []*Shell, pe Peer, logf func(string, ...any))
 		return 0, err
 	}
 	logf("reboot: ping log of sun (moon's kernel started at sun's uptime %.2f s):\n%s", kernelStart, out)
+	// Where moon's boot spent the time: its services' log (uptime stamps).
+	if boot, err := moon.CLI("show log"); err == nil {
+		logf("reboot: moon's log after the boot:\n%s", boot)
+	}
 	passAgain := before
 	for _, l := range pl.Losses {
 		if end := l.Uptime + float64(l.Lost())*PingInterval.Seconds(); l.Uptime >= before && end > passAgain {
@@ -356,20 +361,17 @@ func kernelDiff(s *Shell, pe Peer, local, remote netip.Addr) ([]string, error) {
 	}
 	wantStates, wantPolicies := ExpectedXfrm(local.String(), remote.String(), pe.Mode, in[0][1], out[0][1])
 	var diffs []string
-	for _, c := range []struct {
-		cmd  string
-		want []XfrmEntry
-	}{{"ip xfrm state list", wantStates}, {"ip xfrm policy list", wantPolicies}} {
-		dump, err := s.Run(c.cmd)
-		if err != nil {
-			return nil, err
-		}
-		got, err := ParseXfrm(dump)
-		if err != nil {
-			return nil, fmt.Errorf("board %s: %s: %w", s.B.Name, c.cmd, err)
-		}
-		diffs = append(diffs, DiffXfrm(got, c.want)...)
+	dump, err := s.CLI("show ipsec kernel")
+	if err != nil {
+		return nil, err
 	}
+	got, err := ParseXfrm(dump)
+	if err != nil {
+		return nil, fmt.Errorf("board %s: show ipsec kernel: %w", s.B.Name, err)
+	}
+	want := append(wantStates, wantPolicies...)
+	sort.Slice(want, func(i, j int) bool { return want[i].String() < want[j].String() })
+	diffs = append(diffs, DiffXfrm(got, want)...)
 	return diffs, nil
 }
 

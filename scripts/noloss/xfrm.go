@@ -7,9 +7,10 @@ import (
 	"strings"
 )
 
-// XfrmEntry is one SA or policy of a board's kernel, as u-root's
-// `ip xfrm state` / `ip xfrm policy` print it, reduced to what says
-// whether it belongs: addresses, SPI and mode, or direction.
+// XfrmEntry is one SA or policy of a board's kernel, as the CLI's `show
+// ipsec kernel` prints it (iproute2's layout; u-root's `ip xfrm` misreads
+// the i386 kernel's messages), reduced to what says whether it belongs:
+// addresses, SPI and mode, or direction.
 type XfrmEntry struct {
 	Src, Dst string
 	What     string // "esp spi 0x1234 tunnel" or "dir out tunnel"
@@ -18,14 +19,15 @@ type XfrmEntry struct {
 func (e XfrmEntry) String() string { return e.Src + " -> " + e.Dst + " " + e.What }
 
 var (
-	xfrmHead   = regexp.MustCompile(`(?m)^src (\S+) dst (\S+)$`)
-	xfrmSA     = regexp.MustCompile(`proto (\S+) spi (0x[0-9a-f]+) mode (\S+)`)
+	xfrmHead   = regexp.MustCompile(`(?m)^src (\S+) dst (\S+)(.*)$`)
+	xfrmSA     = regexp.MustCompile(`proto (\S+) spi (0x[0-9a-f]+)(?: reqid \d+)? mode (\S+)`)
 	xfrmDir    = regexp.MustCompile(`(?m)^\s+(dir \S+|\S+) priority`)
 	xfrmTmplMd = regexp.MustCompile(`mode (\S+)`)
 )
 
-// ParseXfrm reads the entries of `ip xfrm state` or `ip xfrm policy`
-// output, sorted.
+// ParseXfrm reads the entries of `show ipsec kernel`, sorted. Socket
+// policies (ikesvc's IKE bypass on its own sockets) are not table
+// entries and are left out.
 func ParseXfrm(out string) ([]XfrmEntry, error) {
 	heads := xfrmHead.FindAllStringSubmatchIndex(out, -1)
 	var es []XfrmEntry
@@ -36,6 +38,12 @@ func ParseXfrm(out string) ([]XfrmEntry, error) {
 		}
 		body := out[h[1]:end]
 		e := XfrmEntry{Src: out[h[2]:h[3]], Dst: out[h[4]:h[5]]}
+		if rest := strings.TrimSpace(out[h[6]:h[7]]); rest != "" {
+			e.Dst += " " + rest // a selector's protocol and ports
+		}
+		if strings.Contains(body, "\tdir socket ") {
+			continue
+		}
 		if m := xfrmSA.FindStringSubmatch(body); m != nil {
 			e.What = m[1] + " spi " + m[2] + " " + m[3]
 		} else if m := xfrmDir.FindStringSubmatch(body); m != nil {

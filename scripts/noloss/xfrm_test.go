@@ -1,45 +1,59 @@
 package noloss
 
 import (
+	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
+
+	"alixsec.dev/ikesvc/kernel"
 )
 
-// u-root's `ip xfrm state list` / `ip xfrm policy list` output, as the
-// boards print it (keys shortened).
-const (
-	xfrmStates = "src 10.77.1.2 dst 10.77.1.1\n\tproto esp spi 0xc3c1305b mode tunnel\n\treqid 168099840 replay-window 32\n" +
-		"\taead rfc4106(gcm(aes)) 0x0102 160bits\n\tsel src 0.0.0.0/0 dst 0.0.0.0/0\n" +
-		"statistics: replay-window 32 replay 0 failed 0 bytes 0 packets 0\n\n" +
-		"src 10.77.1.1 dst 10.77.1.2\n\tproto esp spi 0xc4b70d65 mode tunnel\n\treqid 168099840 replay-window 32\n"
-	xfrmPolicies = "src 10.77.1.1/32 dst 10.77.1.2/32\n\tdir out priority 0\n\tproto 0 sport 0 dport 0\n\taction allow if_id 0\n" +
-		"\ttmpl src 10.77.1.1 dst 10.77.1.2\n\t\tproto esp reqid 168099840 mode tunnel spi 0\n\n" +
-		"src 10.77.1.2/32 dst 10.77.1.1/32\n\tdir in priority 0\n\tproto 0 sport 0 dport 0\n\taction allow if_id 0\n" +
-		"\ttmpl src 10.77.1.2 dst 10.77.1.1\n\t\tproto esp reqid 168099840 mode tunnel spi 0\n\n" +
-		"src 10.77.1.2/32 dst 10.77.1.1/32\n\tdir fwd priority 0\n\tproto 0 sport 0 dport 0\n\taction allow if_id 0\n" +
-		"\ttmpl src 10.77.1.2 dst 10.77.1.1\n\t\tproto esp reqid 168099840 mode tunnel spi 0\n"
-)
-
-func TestXfrmCompare(t *testing.T) {
-	states, err := ParseXfrm(xfrmStates)
-	if err != nil {
+// boardTable is what `show ipsec kernel` prints for one tunnel-mode
+// CHILD_SA of moon: the formatter the board runs, with ikesvc's socket
+// bypass policies beside the table entries.
+func boardTable(t *testing.T, extra ...kernel.TableState) string {
+	t.Helper()
+	moon, sun := netip.MustParseAddr("10.77.1.1"), netip.MustParseAddr("10.77.1.2")
+	host := func(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, 32) }
+	out := &kernel.Template{Src: moon, Dst: sun, Mode: kernel.ModeTunnel, Reqid: 7}
+	back := &kernel.Template{Src: sun, Dst: moon, Mode: kernel.ModeTunnel, Reqid: 7}
+	table := kernel.Table{
+		States: append([]kernel.TableState{
+			{SA: kernel.SA{Src: sun, Dst: moon, SPI: 0xc3c1305b, Reqid: 7, Mode: kernel.ModeTunnel}, Proto: 50},
+			{SA: kernel.SA{Src: moon, Dst: sun, SPI: 0xc4b70d65, Reqid: 7, Mode: kernel.ModeTunnel}, Proto: 50},
+		}, extra...),
+		Policies: []kernel.TablePolicy{
+			{Policy: kernel.Policy{Selector: kernel.Selector{Src: host(moon), Dst: host(sun)}, Dir: kernel.DirOut, Template: out}},
+			{Policy: kernel.Policy{Selector: kernel.Selector{Src: host(sun), Dst: host(moon)}, Dir: kernel.DirIn, Template: back}},
+			{Policy: kernel.Policy{Selector: kernel.Selector{Src: host(sun), Dst: host(moon)}, Dir: kernel.DirFwd, Template: back}},
+			{Policy: kernel.Policy{Selector: kernel.Selector{Src: netip.MustParsePrefix("0.0.0.0/0"), Dst: netip.MustParsePrefix("0.0.0.0/0")}, Dir: kernel.DirIn}, Socket: true},
+		},
+	}
+	var b strings.Builder
+	if _, err := table.WriteTo(&b); err != nil {
 		t.Fatal(err)
 	}
-	policies, err := ParseXfrm(xfrmPolicies)
+	return b.String()
+}
+
+func TestXfrmCompare(t *testing.T) {
+	got, err := ParseXfrm(boardTable(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantS, wantP := ExpectedXfrm("10.77.1.1", "10.77.1.2", "tunnel", "c3c1305b", "c4b70d65")
-	if d := DiffXfrm(states, wantS); len(d) != 0 {
-		t.Errorf("states differ: %q", d)
-	}
-	if d := DiffXfrm(policies, wantP); len(d) != 0 {
-		t.Errorf("policies differ: %q", d)
+	if d := DiffXfrm(got, append(wantS, wantP...)); len(d) != 0 {
+		t.Errorf("table differs: %q\n%s", d, boardTable(t))
 	}
 	// A leftover of the churn and a missing SA are both reported.
-	extra, _ := ParseXfrm(xfrmStates + "src 10.77.1.1 dst 10.200.3.4\n\tproto esp spi 0xc0000001 mode transport\n")
-	wantS2, _ := ExpectedXfrm("10.77.1.1", "10.77.1.2", "tunnel", "c3c1305b", "c0000099")
-	d := DiffXfrm(extra, wantS2)
+	leftover := kernel.TableState{SA: kernel.SA{Src: netip.MustParseAddr("10.77.1.1"), Dst: netip.MustParseAddr("10.200.3.4"), SPI: 0xc0000001, Reqid: 9, Mode: kernel.ModeTransport}, Proto: 50}
+	extra, err := ParseXfrm(boardTable(t, leftover))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantS2, wantP2 := ExpectedXfrm("10.77.1.1", "10.77.1.2", "tunnel", "c3c1305b", "c0000099")
+	d := DiffXfrm(extra, append(wantS2, wantP2...))
 	want := []string{
 		"left over in the kernel (x1): 10.77.1.1 -> 10.200.3.4 esp spi 0xc0000001 transport",
 		"left over in the kernel (x1): 10.77.1.1 -> 10.77.1.2 esp spi 0xc4b70d65 tunnel",
