@@ -53,7 +53,7 @@ const syslinuxModuleDir = "/usr/lib/syslinux/modules/bios"
 type firmwareSlot struct {
 	label   string // syslinux label and directory: "a" or "b"
 	kernel  string // host path of bzImage
-	initrd  string // host path of the xz initramfs
+	initrd  string // host path of the zstd initramfs
 	cmdline string
 }
 

@@ -52,8 +52,10 @@ func consoleCommands() []string {
 
 // initramfsBuilder builds the firmware's initramfs: one gobusybox binary
 // holding our programs and the console commands, for GOARCH=386 with
-// GO386=softfloat, xz-compressed with a 1 MiB dictionary (larger ones fail
-// to unpack in 64 MB of RAM).
+// GO386=softfloat, zstd-compressed with a 1 MiB window (larger ones fail to
+// unpack in 64 MB of RAM). zstd, not xz: the kernel unpacks it about seven
+// times faster (under TCG 0.98 s of every boot went to unxz), for 9% more
+// bytes on the card.
 type initramfsBuilder struct {
 	moduleRoot string
 	version    string
@@ -111,7 +113,7 @@ func (ib *initramfsBuilder) buildCached(dst string) error {
 	if err != nil {
 		return err
 	}
-	cached := filepath.Join(ib.cacheDir, "initramfs-"+key+".xz")
+	cached := filepath.Join(ib.cacheDir, "initramfs-"+key+".zst")
 	if _, err := os.Stat(cached); err == nil {
 		fmt.Fprintf(ib.progress, "initramfs: cached %s\n", key)
 		return copyFile(cached, dst)
@@ -130,7 +132,7 @@ func (ib *initramfsBuilder) buildCached(dst string) error {
 	if err := pending.commit(); err != nil {
 		return err
 	}
-	pruneCache(ib.cacheDir, "initramfs-*.xz", 5)
+	pruneCache(ib.cacheDir, "initramfs-*.zst", 5)
 	return nil
 }
 
@@ -200,11 +202,11 @@ func (ib *initramfsBuilder) build(dst string) error {
 		return fmt.Errorf("initramfs: %w", err)
 	}
 	defer out.Close()
-	xz := exec.Command("xz", "--format=xz", "--check=crc32", "--lzma2=preset=9e,dict=1MiB", "--threads=1", "--stdout", cpioPath)
+	zstd := exec.Command("zstd", "-19", "--zstd=wlog=20", "--threads=1", "--quiet", "--stdout", cpioPath)
 	var stderr strings.Builder
-	xz.Stdout, xz.Stderr = out, &stderr
-	if err := xz.Run(); err != nil {
-		return fmt.Errorf("initramfs: xz: %w: %s", err, stderr.String())
+	zstd.Stdout, zstd.Stderr = out, &stderr
+	if err := zstd.Run(); err != nil {
+		return fmt.Errorf("initramfs: zstd: %w: %s", err, stderr.String())
 	}
 	if err := out.Sync(); err != nil {
 		return fmt.Errorf("initramfs: %w", err)

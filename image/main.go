@@ -5,7 +5,7 @@
 //
 // It builds (or takes from its cache) the one kernel that boots every
 // board, builds the u-root initramfs, and writes the disk image. Besides
-// the images it leaves out/bzImage, out/initramfs.xz and out/kernel.config
+// the images it leaves out/bzImage, out/initramfs.zst and out/kernel.config
 // for tests and benchmarks.
 package main
 
@@ -172,7 +172,7 @@ func run(args []string, progress io.Writer) error {
 		return fmt.Errorf("work dir: %w", err)
 	}
 	defer os.RemoveAll(work)
-	initrd := filepath.Join(work, "initramfs.xz")
+	initrd := filepath.Join(work, "initramfs.zst")
 	ib := &initramfsBuilder{moduleRoot: root, version: opts.version, workDir: work, cacheDir: opts.cacheDir, progress: progress,
 		updateKey: pub, buildTags: variantTags[opts.variant]}
 	if err := ib.buildCached(initrd); err != nil {
@@ -180,7 +180,7 @@ func run(args []string, progress io.Writer) error {
 	}
 
 	// Side products for tests and benchmarks, each replaced atomically.
-	for src, name := range map[string]string{k.BzImage: "bzImage", k.DotConfig: "kernel.config", initrd: "initramfs.xz"} {
+	for src, name := range map[string]string{k.BzImage: "bzImage", k.DotConfig: "kernel.config", initrd: "initramfs.zst"} {
 		if err := publishCopy(src, filepath.Join(opts.outDir, name)); err != nil {
 			return err
 		}

@@ -64,6 +64,8 @@ func run(console *log.Logger) error {
 	// admin must see at once also go to the console.
 	logs := newLogRing(2000, time.Now)
 	logger := log.New(logs.writer("init"), "", 0)
+	// At once: the kernel gathers entropy only while someone waits.
+	go awaitEntropy(logger, uptime)
 	// The ring names the source itself; only the console copy needs "init: ".
 	warn := log.New(io.MultiWriter(logs.writer("init"), prefixWriter{"init: ", crlfWriter{tty}}), "", 0)
 	if err := logs.listenLogSocket(logSocket); err != nil {

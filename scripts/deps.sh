@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
 	# image build: kernel, initramfs compression, CF image
-	build-essential flex bison bc libelf-dev libssl-dev xz-utils linux-source-6.1
+	build-essential flex bison bc libelf-dev libssl-dev xz-utils zstd linux-source-6.1
 	syslinux syslinux-common mtools dosfstools e2fsprogs
 	# tests: QEMU boards, disassembly, PKI checks
 	qemu-system-x86 binutils openssl openssh-client

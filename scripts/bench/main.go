@@ -95,7 +95,7 @@ func sizeRows(out string) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	initrd, err := fileSize(filepath.Join(out, "initramfs.xz"))
+	initrd, err := fileSize(filepath.Join(out, "initramfs.zst"))
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func sizeRows(out string) ([]row, error) {
 	}
 	return []row{
 		{"kernel (bzImage)", mib(kernel), ""},
-		{"initramfs (xz)", mib(initrd), ""},
+		{"initramfs (zstd)", mib(initrd), ""},
 		{"kernel + initramfs", mib(firmware), "<= 6 MiB: " + verdict},
 		{"CF image (2 slots + config)", mib(img), ""},
 	}, nil

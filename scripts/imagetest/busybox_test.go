@@ -26,10 +26,10 @@ var guardedFunctions = map[string]string{}
 // extractBusybox unpacks bbin/bb from the shipped initramfs.
 func extractBusybox(t *testing.T) string {
 	t.Helper()
-	xz := exec.Command("xz", "-dc", artifact(t, "initramfs.xz"))
+	unzstd := exec.Command("zstd", "-dc", artifact(t, "initramfs.zst"))
 	var cpioData bytes.Buffer
-	xz.Stdout = &cpioData
-	if err := xz.Run(); err != nil {
+	unzstd.Stdout = &cpioData
+	if err := unzstd.Run(); err != nil {
 		t.Fatalf("decompress initramfs: %v", err)
 	}
 	rr := cpio.Newc.Reader(bytes.NewReader(cpioData.Bytes()))
