@@ -30,7 +30,7 @@ type daemon struct {
 	// startReceiving starts reading the IKE sockets; apply calls it once
 	// the engine exists. nil: nothing to start (unit tests).
 	startReceiving func()
-	keysDir   string // -save-keys DIR; empty: save-keys writes to defaultKeysDir
+	keysDir        string // -save-keys DIR; empty: save-keys writes to defaultKeysDir
 	// state keeps the engine's state across restarts (restart.go); nil:
 	// no state, SAs are deleted on exit.
 	state    *statefile.File
