@@ -13,6 +13,12 @@
 // the same SAs. Without -state, SIGTERM deletes every SA (and tells the
 // peers) and a start removes what an earlier run left in the kernel.
 //
+// Started by init with an fd store (ALIXSEC_FDSTORE_FD, LISTEN_FDS), ikesvc
+// hands its IKE sockets to init right after opening them and adopts those
+// it inherits, so the NAT-T socket (and with it the kernel's ESP-in-UDP
+// decapsulation) and IKE messages queued in the sockets outlive the
+// process. Without one (hosts, tests) it opens its sockets itself.
+//
 // Exit code 125 means "nothing to do, do not restart me": no ipsec peers in
 // -config and no configsvc to follow.
 package main
