@@ -27,7 +27,10 @@ type daemon struct {
 	port      uint16
 	nattPort  uint16
 	localAddr func(netip.Addr) (netip.Addr, error)
-	keysDir   string // -save-keys DIR; empty: save-keys writes to defaultKeysDir
+	// startReceiving starts reading the IKE sockets; apply calls it once
+	// the engine exists. nil: nothing to start (unit tests).
+	startReceiving func()
+	keysDir        string // -save-keys DIR; empty: save-keys writes to defaultKeysDir
 	// state keeps the engine's state across restarts (restart.go); nil:
 	// no state, SAs are deleted on exit.
 	state    *statefile.File
@@ -81,6 +84,10 @@ func (d *daemon) apply(c *model.Config, source string) error {
 		}
 		d.restore(e)
 		d.engine, d.credsKey = e, s.credsKey
+		if d.startReceiving != nil {
+			// Its packets wait for d.mu, so for this apply's peers.
+			d.startReceiving()
+		}
 	} else if len(s.peers) > 0 && s.credsKey != d.credsKey {
 		if err := d.engine.SetCredentials(s.trust, s.creds); err != nil {
 			return fmt.Errorf("%s: %w", source, err)

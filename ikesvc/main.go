@@ -13,6 +13,12 @@
 // the same SAs. Without -state, SIGTERM deletes every SA (and tells the
 // peers) and a start removes what an earlier run left in the kernel.
 //
+// Started by init with an fd store (ALIXSEC_FDSTORE_FD, LISTEN_FDS), ikesvc
+// hands its IKE sockets to init right after opening them and adopts those
+// it inherits, so the NAT-T socket (and with it the kernel's ESP-in-UDP
+// decapsulation) and IKE messages queued in the sockets outlive the
+// process. Without one (hosts, tests) it opens its sockets itself.
+//
 // Exit code 125 means "nothing to do, do not restart me": no ipsec peers in
 // -config and no configsvc to follow.
 package main
@@ -28,12 +34,14 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"alixsec.dev/ikesvc/control"
 	"alixsec.dev/ikesvc/kernel"
 	"alixsec.dev/ikesvc/statefile"
+	"alixsec.dev/init/fdstore"
 	"alixsec.dev/init/svclog"
 )
 
@@ -42,9 +50,28 @@ const exitDontRestart = 125
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runWith(ctx, os.Args[1:], os.Stdout, os.Stderr, inheritFromInit())
 	stop()
 	os.Exit(code)
+}
+
+// fdStore is what init's fd store passed to this process: the client
+// that keeps the IKE sockets open across restarts, the sockets of the
+// previous run, and a problem to log. The zero fdStore is a host run.
+type fdStore struct {
+	client    *fdstore.Client
+	inherited *inheritedSockets
+	err       error
+}
+
+// inheritFromInit reads the fd store's variables and unsets them: they
+// name this process's descriptors, not a child's.
+func inheritFromInit() fdStore {
+	client, files, err := fdstore.Inherit(os.Getenv)
+	for _, k := range []string{fdstore.EnvListenFDs, fdstore.EnvListenFDNames, fdstore.EnvStoreFD} {
+		os.Unsetenv(k)
+	}
+	return fdStore{client: client, inherited: &inheritedSockets{files: files}, err: err}
 }
 
 type options struct {
@@ -55,8 +82,13 @@ type options struct {
 	timeout                                           time.Duration
 }
 
-// run is ikesvc until ctx ends (SIGINT or SIGTERM in main).
+// run is ikesvc without an fd store (tests, hosts) until ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, stdout, stderr, fdStore{})
+}
+
+// runWith is ikesvc until ctx ends (SIGINT or SIGTERM in main).
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, store fdStore) int {
 	fs := flag.NewFlagSet("ikesvc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -82,7 +114,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runClient(o.control, fs.Args(), o.timeout, stdout, stderr)
 	}
 	logger := svclog.New(stderr, "ikesvc", os.Getenv)
-	if err := serve(ctx, o, logger); err != nil {
+	if store.err != nil {
+		logger.Printf("ikesvc: %v; opening the IKE sockets afresh", store.err)
+	}
+	if err := serve(ctx, o, logger, store); err != nil {
 		if errors.Is(err, errNoPeers) {
 			logger.Printf("%v in %s; not starting", err, o.config)
 			return exitDontRestart
@@ -111,7 +146,7 @@ type fileError struct {
 func (e fileError) Error() string { return e.file + ": " + e.err.Error() }
 func (e fileError) Unwrap() error { return e.err }
 
-func serve(ctx context.Context, o options, logger *log.Logger) error {
+func serve(ctx context.Context, o options, logger *log.Logger, store fdStore) error {
 	if (o.config == "") == (o.configsvc == "") {
 		return errors.New("give exactly one of -config FILE and -configsvc SOCKET")
 	}
@@ -147,18 +182,19 @@ func serve(ctx context.Context, o options, logger *log.Logger) error {
 		if len(cfg.IPsec.Peers) == 0 {
 			return errNoPeers
 		}
-		return serveWith(ctx, o, d, listen, func() error { return d.apply(cfg, o.config) })
+		return serveWith(ctx, o, d, listen, store, func() error { return d.apply(cfg, o.config) })
 	}
-	return serveWith(ctx, o, d, listen, func() error {
+	return serveWith(ctx, o, d, listen, store, func() error {
 		go follow(ctx, o.configsvc, d)
 		return nil
 	})
 }
 
-// serveWith opens the kernel backend, the IKE sockets and the control
+// serveWith opens the kernel backend, the IKE sockets (adopting those
+// the fd store kept, and handing it the current ones) and the control
 // socket, runs start, and serves until ctx ends; it then deletes all SAs,
 // or, with a state file, leaves them to the next run.
-func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, start func() error) error {
+func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, store fdStore, start func() error) error {
 	var err error
 	switch o.kernel {
 	case "netlink":
@@ -183,16 +219,27 @@ func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, sta
 		}
 	}
 	defer d.kern.Close()
-	transport, err := listenUDP(listen, uint16(o.port), uint16(o.nattPort), d.logf)
+	transport, err := listenUDP(listen, uint16(o.port), uint16(o.nattPort), d.logf, store.inherited)
 	if err != nil {
 		return err
 	}
+	if store.client != nil {
+		if err := store.client.Replace(transport.named()); err != nil {
+			d.logf("ikesvc: %v; a restart now closes the IKE sockets", err)
+		}
+		defer store.client.Close()
+	}
 	d.transport = transport
+	// The sockets are read once the engine exists (d.startReceiving, from
+	// apply): what came while no ikesvc ran waits in them until the
+	// engine, with the state restored, can answer it.
 	received := make(chan struct{})
-	go func() {
-		transport.Serve(d.handlePacket)
-		close(received)
-	}()
+	d.startReceiving = sync.OnceFunc(func() {
+		go func() {
+			transport.Serve(d.handlePacket)
+			close(received)
+		}()
+	})
 	events, err := d.kern.Events(ctx)
 	if err != nil {
 		transport.Close()
@@ -225,6 +272,7 @@ func serveWith(ctx context.Context, o options, d *daemon, listen netip.Addr, sta
 	<-ctx.Done()
 	err = d.close()
 	transport.Close()
+	d.startReceiving() // on closed sockets: returns at once
 	<-received
 	if cerr := <-controlDone; cerr != nil && err == nil {
 		err = cerr

@@ -13,6 +13,7 @@ import (
 
 	"alixsec.dev/ikesvc/ike"
 	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/init/fdstore"
 )
 
 // nonESPMarker precedes IKE messages on the NAT-T port (RFC 3948 2.2), so
@@ -44,77 +45,158 @@ var _ ike.KeepaliveSender = (*udpTransport)(nil)
 
 // listenUDP opens the sockets. listen, when valid, is the one address to
 // bind (and so the one family); otherwise both wildcards are bound and an
-// IPv6 failure (no IPv6 on the host) is only logged.
-func listenUDP(listen netip.Addr, port, nattPort uint16, logf func(string, ...any)) (*udpTransport, error) {
+// IPv6 failure (no IPv6 on the host) is only logged. A socket inherited
+// from an earlier run (inherited, nil when none) that is the one wanted
+// is used instead of a new one; the others are closed (one log line)
+// before the missing sockets are opened, so that they free their ports.
+func listenUDP(listen netip.Addr, port, nattPort uint16, logf func(string, ...any), inherited *inheritedSockets) (*udpTransport, error) {
 	t := &udpTransport{logf: logf}
 	families := []bool{true, false}
 	if listen.IsValid() {
 		families = []bool{listen.Unmap().Is4()}
 	}
+	var specs []socketSpec
 	for _, v4 := range families {
 		for _, p := range []uint16{port, nattPort} {
-			s, err := openSocket(listen, v4, p, p == nattPort)
-			if err != nil {
-				if !v4 && !listen.IsValid() {
-					logf("no IPv6 IKE socket on port %d: %v", p, err)
-					continue
-				}
-				t.Close()
-				return nil, err
-			}
-			t.sockets = append(t.sockets, s)
+			specs = append(specs, socketSpec{listen: listen, v4: v4, port: p, natt: p == nattPort})
 		}
+	}
+	sockets := make([]*udpSocket, len(specs))
+	for i, spec := range specs {
+		var err error
+		if sockets[i], err = inherited.adopt(spec); err != nil {
+			logf("ikesvc: %v; opening it afresh", err)
+		}
+	}
+	if line := inherited.closeRest(); line != "" {
+		logf("ikesvc: %s", line)
+	}
+	for i, spec := range specs {
+		s := sockets[i]
+		var err error
+		if s == nil {
+			s, err = openSocket(spec)
+		}
+		if err != nil {
+			if !spec.v4 && !listen.IsValid() {
+				logf("no IPv6 IKE socket on port %d: %v", spec.port, err)
+				continue
+			}
+			for _, o := range sockets[i+1:] {
+				if o != nil {
+					o.conn.Close()
+				}
+			}
+			t.Close()
+			return nil, err
+		}
+		t.sockets = append(t.sockets, s)
 	}
 	return t, nil
 }
 
-func openSocket(listen netip.Addr, v4 bool, port uint16, natt bool) (*udpSocket, error) {
-	network, ip := "udp6", net.IPv6unspecified
+// socketSpec is one socket ikesvc wants: family, bound address, port,
+// and whether it is the NAT-T one.
+type socketSpec struct {
+	listen netip.Addr // invalid: the family's wildcard
+	v4     bool
+	port   uint16
+	natt   bool
+}
+
+// network is "udp4" or "udp6".
+func (sp socketSpec) network() string {
+	if sp.v4 {
+		return "udp4"
+	}
+	return "udp6"
+}
+
+// bind is the address the socket is bound to.
+func (sp socketSpec) bind() netip.AddrPort {
+	switch {
+	case sp.listen.IsValid():
+		return netip.AddrPortFrom(sp.listen.Unmap(), sp.port)
+	case sp.v4:
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), sp.port)
+	}
+	return netip.AddrPortFrom(netip.IPv6Unspecified(), sp.port)
+}
+
+// name is the socket's name in the fd store.
+func (sp socketSpec) name() string {
+	kind := "ike"
+	if sp.natt {
+		kind = "natt"
+	}
+	return fmt.Sprintf("%s-%s-%d", kind, sp.network(), sp.port)
+}
+
+// prepareSocket sets what ikesvc needs on the socket fd: the destination
+// address of each datagram, the IPsec bypass, and on the NAT-T socket the
+// kernel's ESP-in-UDP decapsulation. Setting them again on an inherited
+// socket changes nothing.
+func prepareSocket(fd int, v4, natt bool) error {
+	var err error
 	if v4 {
-		network, ip = "udp4", net.IPv4zero
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+	} else {
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
 	}
-	wildcard := !listen.IsValid()
-	if !wildcard {
-		ip = listen.Unmap().AsSlice()
-	}
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			if v4 {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
-			} else {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
-			}
-			if serr == nil {
-				// IKE itself must pass beside the kernel's IPsec policies
-				// (as strongSwan's sockets do): a host-to-host policy would
-				// otherwise catch the IKE_AUTH response the responder sends
-				// right after installing it, and every later IKE message.
-				// A host kernel without XFRM (-kernel memory) has nothing
-				// to bypass.
-				if err := kernel.BypassSocket(int(fd), !v4); err != nil && !errors.Is(err, unix.ENOPROTOOPT) {
-					serr = fmt.Errorf("IPsec bypass policy: %w", err)
-				}
-			}
-			if serr == nil && natt {
-				// The kernel decapsulates ESP-in-UDP on this socket and
-				// passes up only what starts with the non-ESP marker.
-				if err := unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_ENCAP, unix.UDP_ENCAP_ESPINUDP); err != nil {
-					serr = fmt.Errorf("setting UDP_ENCAP: %w", err)
-				}
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	addr := &net.UDPAddr{IP: ip, Port: int(port)}
-	pc, err := lc.ListenPacket(context.Background(), network, addr.String())
 	if err != nil {
-		return nil, fmt.Errorf("IKE socket %s %s: %w", network, addr, err)
+		return fmt.Errorf("setting pktinfo: %w", err)
 	}
-	return &udpSocket{conn: pc.(*net.UDPConn), v4: v4, port: port, natt: natt, wildcard: wildcard}, nil
+	// IKE itself must pass beside the kernel's IPsec policies (as
+	// strongSwan's sockets do): a host-to-host policy would otherwise
+	// catch the IKE_AUTH response the responder sends right after
+	// installing it, and every later IKE message. A host kernel without
+	// XFRM (-kernel memory) has nothing to bypass.
+	if err := kernel.BypassSocket(fd, !v4); err != nil && !errors.Is(err, unix.ENOPROTOOPT) {
+		return fmt.Errorf("IPsec bypass policy: %w", err)
+	}
+	if natt {
+		// The kernel decapsulates ESP-in-UDP on this socket and passes
+		// up only what starts with the non-ESP marker.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_ENCAP, unix.UDP_ENCAP_ESPINUDP); err != nil {
+			return fmt.Errorf("setting UDP_ENCAP: %w", err)
+		}
+	}
+	return nil
+}
+
+// prepareRaw runs prepareSocket on a socket's descriptor.
+func prepareRaw(rc syscall.RawConn, v4, natt bool) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = prepareSocket(int(fd), v4, natt) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+func openSocket(spec socketSpec) (*udpSocket, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		return prepareRaw(rc, spec.v4, spec.natt)
+	}}
+	addr := net.UDPAddrFromAddrPort(spec.bind())
+	pc, err := lc.ListenPacket(context.Background(), spec.network(), addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("IKE socket %s %s: %w", spec.network(), addr, err)
+	}
+	return spec.socket(pc.(*net.UDPConn)), nil
+}
+
+func (sp socketSpec) socket(c *net.UDPConn) *udpSocket {
+	return &udpSocket{conn: c, v4: sp.v4, port: sp.port, natt: sp.natt, wildcard: !sp.listen.IsValid()}
+}
+
+// named lists the sockets for the fd store.
+func (t *udpTransport) named() []fdstore.Named {
+	var set []fdstore.Named
+	for _, s := range t.sockets {
+		spec := socketSpec{v4: s.v4, port: s.port, natt: s.natt}
+		set = append(set, fdstore.Named{Name: spec.name(), Conn: s.conn})
+	}
+	return set
 }
 
 // Close closes every socket (ending the receive loops).

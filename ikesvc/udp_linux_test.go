@@ -15,7 +15,7 @@ import (
 func TestUDPKeepaliveOnTheWire(t *testing.T) {
 	port, natt := freePorts(t)
 	local := netip.MustParseAddr("127.0.0.1")
-	tr, err := listenUDP(local, port, natt, t.Logf)
+	tr, err := listenUDP(local, port, natt, t.Logf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"alixsec.dev/board"
 	"alixsec.dev/configsvc/api"
 	"alixsec.dev/firmware/ab"
+	"alixsec.dev/init/fdstore"
 	"alixsec.dev/init/netconf"
 )
 
@@ -130,7 +131,9 @@ func run(console *log.Logger) error {
 		}
 	}
 	if fileExists("/bbin/ikesvc") {
-		services = append(services, &service{name: "ikesvc", env: serviceEnv(),
+		// The fd store keeps ikesvc's IKE sockets open while it is down:
+		// ESP in UDP (NAT-T) is decapsulated and IKE queued meanwhile.
+		services = append(services, &service{name: "ikesvc", env: serviceEnv(), fds: &fdstore.Store{},
 			argv: []string{"/bbin/ikesvc", "-configsvc", api.DefaultSocket, "-kernel", "netlink", "-control", ikesvcSocket, "-state", ikesvcState}})
 	}
 	if fileExists(sshdBinary) {

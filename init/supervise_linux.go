@@ -6,10 +6,13 @@ import (
 	"io"
 	"log"
 	"os/exec"
+	"slices"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"alixsec.dev/init/fdstore"
 )
 
 // exitDontRestart is the exit code with which a service tells init not to
@@ -32,6 +35,11 @@ type service struct {
 	name string
 	argv []string
 	env  []string
+	// fds, when set, is the service's file descriptor store: what it
+	// hands over (its sockets) is passed back on every later start, so
+	// a crash or restart does not close them. Dropped when the service
+	// is gone for good (exit 125, shutdown).
+	fds *fdstore.Store
 
 	mu       sync.Mutex
 	pid      int
@@ -65,6 +73,7 @@ func (s *supervisor) run(ctx context.Context, svc *service) {
 		} else {
 			s.logger.Printf("%s: exited: %s", svc.name, describeStatus(status))
 			if status.Exited() && status.ExitStatus() == exitDontRestart {
+				s.dropFDs(svc)
 				svc.setState("stopped", 0)
 				return
 			}
@@ -82,7 +91,17 @@ func (s *supervisor) run(ctx context.Context, svc *service) {
 		svc.restarts++
 		svc.mu.Unlock()
 	}
+	s.dropFDs(svc)
 	svc.setState("stopped", 0)
+}
+
+// dropFDs closes what the service's fd store keeps: it is gone for good.
+func (s *supervisor) dropFDs(svc *service) {
+	if svc.fds == nil || svc.fds.Len() == 0 {
+		return
+	}
+	s.logger.Printf("%s: fd store: closing %v", svc.name, svc.fds.Names())
+	svc.fds.Drop()
 }
 
 func (s *supervisor) runOnce(ctx context.Context, svc *service) (unix.WaitStatus, error) {
@@ -94,7 +113,28 @@ func (s *supervisor) runOnce(ctx context.Context, svc *service) (unix.WaitStatus
 	// Each service leads its own process group so that stopping it also
 	// stops whatever it started.
 	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
+	var store *fdstore.Session
+	if svc.fds != nil {
+		var err error
+		if store, err = svc.fds.Begin(); err != nil {
+			// The service runs without: it opens its sockets itself.
+			s.logger.Printf("%s: %v", svc.name, err)
+		} else {
+			cmd.ExtraFiles = store.ExtraFiles()
+			cmd.Env = slices.Concat(svc.env, store.Env())
+			defer func() {
+				// What the exited service sent last is read before
+				// the next start.
+				if err := store.End(time.Second); err != nil {
+					s.logger.Printf("%s: %v", svc.name, err)
+				}
+			}()
+		}
+	}
 	done, err := s.reaper.start(cmd)
+	if store != nil {
+		store.Started()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
 	}

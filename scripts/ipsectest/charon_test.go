@@ -1,6 +1,7 @@
 package ipsectest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"alixsec.dev/scripts/interop"
+	"alixsec.dev/scripts/noloss"
 	"alixsec.dev/scripts/qemu"
 )
 
@@ -39,12 +41,17 @@ ip -n %[1]s link set "$1" up
 // configured through the CLI to start a tunnel-mode CHILD_SA between the
 // two hosts; both sides must show it, the board pings charon's address
 // through it and the namespace pings the board through charon's TUN
-// device. A capture of the tap must hold no plaintext ICMP between them.
+// device. Then the namespace pings the board every 10 ms while ikesvc on
+// the board is SIGKILLed twice and restarted (SIGTERM) twice: every ESP
+// packet is ESP in UDP, which the board's kernel decapsulates only on a
+// UDP_ENCAP socket, so this loses nothing only when the NAT-T socket
+// outlives ikesvc (init's fd store). A capture of the tap must hold no
+// plaintext ICMP between them.
 func TestBoardAgainstCharon(t *testing.T) {
 	p := requireQEMU(t)
 	t.Parallel()
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	pair, err := interop.NewPair(ctx, "charon", "unused")
 	if err != nil {
@@ -171,6 +178,7 @@ func TestBoardAgainstCharon(t *testing.T) {
 	if err := childCarriedPackets(show, 6); err != nil {
 		t.Fatalf("board: %v:\n%s", err, show)
 	}
+	ikesvcRestartsUnderPings(t, b, ns.NS)
 	b.VM.Stop()
 	f, err := os.Open(pcap)
 	if err != nil {
@@ -195,6 +203,61 @@ func TestBoardAgainstCharon(t *testing.T) {
 		t.Errorf("%d IKE messages on the tap, want at least IKE_SA_INIT and IKE_AUTH both ways", counts[4][KindIKE])
 	}
 	t.Logf("TestBoardAgainstCharon total %v", time.Since(start).Round(time.Second))
+}
+
+// ikesvcRestartsUnderPings pings the board every 10 ms from the
+// namespace (through charon: ESP in UDP 4500) while ikesvc on the board
+// is SIGKILLed twice and restarted with SIGTERM twice, and fails on any
+// loss. Each event is 11 s after the last: longer than init's 10 s after
+// which a run counts as stable, so every restart is immediate.
+func ikesvcRestartsUnderPings(t *testing.T, b *qemu.Board, ns string) {
+	t.Helper()
+	sh, err := noloss.EnterShell(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := []struct{ what, sig string }{{"SIGKILL", "-9"}, {"SIGKILL", "-9"}, {"restart (SIGTERM)", "-15"}, {"restart (SIGTERM)", "-15"}}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var log bytes.Buffer
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() { done <- noloss.PingInNamespace(ctx, ns, boardAddr, &log, 65535) }()
+	time.Sleep(5 * time.Second) // the baseline: nothing may be lost before the first event
+	for i, ev := range events {
+		at := time.Since(began)
+		if err := sh.Signal("ikesvc", ev.sig, 2*time.Minute); err != nil {
+			stop()
+			<-done
+			t.Fatalf("event %d, %s of ikesvc: %v", i+1, ev.what, err)
+		}
+		t.Logf("event %d: %s of ikesvc at %.1f s of the ping: a new ikesvc runs %v later (console round trips included)",
+			i+1, ev.what, at.Seconds(), (time.Since(began) - at).Round(100*time.Millisecond))
+		time.Sleep(11 * time.Second)
+	}
+	stop()
+	perr := <-done
+	pl, err := noloss.ParsePingLog(log.String())
+	if err != nil || perr != nil {
+		t.Fatalf("ping from the namespace: %v %v:\n%s", perr, err, log.String())
+	}
+	t.Logf("pings every 10 ms from charon's namespace to the board over %v, 2 SIGKILLs and 2 restarts of ikesvc: %d sent, %d received, %d lost",
+		time.Since(began).Round(100*time.Millisecond), pl.Sent, pl.Received, pl.Lost())
+	for _, r := range pl.Losses {
+		t.Logf("  lost icmp_seq %d-%d (%d) at %.2f s", r.First, r.Last, r.Lost(), r.Uptime)
+	}
+	if pl.Lost() > 0 {
+		t.Errorf("%d pings lost through the ikesvc restarts, want 0", pl.Lost())
+	}
+	if _, err := b.Run("exit"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.WaitSA("the SA after the restarts", qemu.SATimeout, qemu.Established("charon", "tunnel").MatchString); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := b.Run("show log"); err == nil && (strings.Contains(out, "not ours") || strings.Contains(out, "discarded")) {
+		t.Errorf("board's log:\n%s", qemu.Tail(out, 30))
+	}
 }
 
 // charonCounters prints charon's CHILD_SAs with their packet counters, for

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -74,7 +75,7 @@ func CharonRestart(ctx context.Context, repoRoot, dir string, pki *interop.PKI) 
 	// The ping runs 8 s; the restart begins after 2 s.
 	var log bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- pingInNamespace(pair.A.NS, ra, &log, 800) }()
+	go func() { done <- PingInNamespace(context.Background(), pair.A.NS, ra, &log, 800) }()
 	time.Sleep(2 * time.Second)
 	restartErr := ini.Stop()
 	if restartErr == nil {
@@ -121,11 +122,13 @@ func runWithInput(ctx context.Context, input, name string, args ...string) (stri
 	return string(out), nil
 }
 
-// pingInNamespace runs the CLI's quiet ping (10 ms) of dst count times
-// from the network namespace ns. The socket is made on a thread moved
-// into the namespace and never handed back (no UnlockOSThread), so the
-// thread ends with the goroutine.
-func pingInNamespace(ns string, dst netip.Addr, log *bytes.Buffer, count int) error {
+// PingInNamespace runs the CLI's quiet ping (10 ms) of dst count times
+// from the network namespace ns, writing its output (ParsePingLog reads
+// it) to log; ctx ends the sending early (the last replies are still
+// awaited). The socket is made on a thread moved into the namespace and
+// never handed back (no UnlockOSThread), so the thread ends with the
+// goroutine. An answerless ping's error is errNoReplies.
+func PingInNamespace(ctx context.Context, ns string, dst netip.Addr, log io.Writer, count int) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -140,7 +143,7 @@ func pingInNamespace(ns string, dst netip.Addr, log *bytes.Buffer, count int) er
 			errc <- fmt.Errorf("enter namespace %s: %w", ns, err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(count)*PingInterval+30*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(count)*PingInterval+30*time.Second)
 		defer cancel()
 		// Uptime 1 ms: the losses carry stamps (relative to the start),
 		// which ParsePingLog needs.

@@ -155,20 +155,7 @@ func (r *run) do(ev Event, n int) error {
 		case ConfigsvcRestart:
 			prog, sig = "configsvc", "-15"
 		}
-		pids, err := s.PIDs(prog)
-		if err != nil {
-			return err
-		}
-		if len(pids) != 1 {
-			return fmt.Errorf("board %s: pidof %s: %v, want one process", ev.Board, prog, pids)
-		}
-		if _, err := s.Run(fmt.Sprintf("kill %s %d", sig, pids[0])); err != nil {
-			return err
-		}
-		return waitFor(fmt.Sprintf("%s: %s running again", ev.Board, prog), eventTimeout, time.Second, func() (bool, error) {
-			now, err := s.PIDs(prog)
-			return err == nil && len(now) == 1 && now[0] != pids[0], err
-		})
+		return s.Signal(prog, sig, eventTimeout)
 	case UnrelatedCommit:
 		tag := fmt.Sprintf("noloss-%d", n)
 		_, err := s.CLI("configure", "set system description "+tag, "commit "+tag, "exit")

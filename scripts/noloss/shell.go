@@ -139,3 +139,22 @@ func (s *Shell) PIDs(name string) ([]int, error) {
 	}
 	return pids, nil
 }
+
+// Signal sends sig (kill's -9 or -15) to the one process named prog and
+// waits up to timeout until init has started a new one.
+func (s *Shell) Signal(prog, sig string, timeout time.Duration) error {
+	pids, err := s.PIDs(prog)
+	if err != nil {
+		return err
+	}
+	if len(pids) != 1 {
+		return fmt.Errorf("board %s: pidof %s: %v, want one process", s.B.Name, prog, pids)
+	}
+	if _, err := s.Run(fmt.Sprintf("kill %s %d", sig, pids[0])); err != nil {
+		return err
+	}
+	return waitFor(fmt.Sprintf("%s: %s running again", s.B.Name, prog), timeout, time.Second, func() (bool, error) {
+		now, err := s.PIDs(prog)
+		return err == nil && len(now) == 1 && now[0] != pids[0], err
+	})
+}
