@@ -10,6 +10,13 @@ const (
 	// RetransmitTries is how many times a request is retransmitted before
 	// the peer is declared dead (0.5+1+2+4+8 s, then 16 s of waiting).
 	RetransmitTries = 5
+	// ProbeAfterTries is the retransmission of an unanswered request of an
+	// established IKE SA (1.5 s after its first send) at which a peer with
+	// dpd-action restart is probed with a fresh IKE SA (dpd.go), so a peer
+	// that rebooted and stays silent about the IKE SA it lost, as
+	// strongSwan does, is back within a handshake, not after the
+	// retransmissions' 31 s.
+	ProbeAfterTries = 2
 	// HalfOpenTimeout bounds how long a responder keeps an IKE SA whose
 	// IKE_AUTH never came, so spoofed IKE_SA_INITs cannot pile up.
 	HalfOpenTimeout = 30 * time.Second

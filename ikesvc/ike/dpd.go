@@ -94,6 +94,49 @@ func (sa *ikeSA) peerDead(why string) {
 	}
 }
 
+// probePeer starts a liveness probe of sa's peer, whose answer to req is
+// ProbeAfterTries retransmissions late: a fresh IKE SA, as a
+// make-before-break reauthentication (reauth.go), next to sa, whose
+// CHILD_SAs carry on. A peer that rebooted answers the handshake but
+// never req (strongSwan says nothing about IKE SAs it does not know):
+// once the new IKE SA carries the CHILD_SAs, sa goes at once
+// (reauthEstablished), within a handshake of the probe instead of the 31
+// s of req's retransmissions. A live peer whose answer was just late
+// ends up reauthenticated, without loss; a dead one answers neither, and
+// req's retransmissions decide as before. Only dpd-action restart peers
+// are probed: the others asked for no new IKE SA after a dead one.
+func (sa *ikeSA) probePeer(req *request) {
+	p := sa.peer
+	if sa.state != StateEstablished || sa.superseded || sa.reauthing != nil || sa.reauthOf != nil ||
+		p == nil || p.removed || p.cfg.DPDAction != DPDRestart {
+		return
+	}
+	remote := sa.remote.Addr()
+	if p.cfg.Remote.IsValid() {
+		remote = p.cfg.Remote.Unmap()
+	}
+	n, err := sa.e.initiateTo(p, remote, false)
+	if err != nil {
+		sa.e.log.Verbosef("ike: peer %s: cannot probe: %v", sa.peerName(), err)
+		return
+	}
+	if n.state == StateClosed {
+		return
+	}
+	n.reauthOf, sa.reauthing, n.probe = sa, n, true
+	sa.e.log.Verbosef("ike: peer %s: %v request %d of IKE SA %x unanswered for %v: probing with IKE SA %x (make-before-break)",
+		sa.peerName(), req.exchange, req.id, sa.ourSPI(), probeWait(), n.ourSPI())
+}
+
+// probeWait is how long a request waits for its answer before the probe.
+func probeWait() time.Duration {
+	var d time.Duration
+	for i := 0; i < ProbeAfterTries; i++ {
+		d += RetransmitTimeout << i
+	}
+	return d
+}
+
 // invalidIKESPIHint handles an unprotected INVALID_IKE_SPI answer to our
 // pending request req: retransmit at once the first time, declare the
 // peer dead the second.

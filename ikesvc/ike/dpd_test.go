@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"alixsec.dev/ikesvc/kernel"
+	"alixsec.dev/ikesvc/wire"
 )
 
 // reboot crashes ep's engine, which forgets its SAs and kernel entries
@@ -87,6 +88,14 @@ func TestDeadPeer(t *testing.T) {
 				p.reboot(t, p.b, p.pb)
 			},
 			aLog: "answered twice with INVALID_IKE_SPI"},
+		{name: "responder reboots and says nothing of the lost IKE SA (strongSwan), restart", within: dpd + probeWait() + time.Second,
+			setup: func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = dpd, DPDRestart },
+			reboot: func(t *testing.T, p *pair) {
+				p.reboot(t, p.b, p.pb)
+				from := p.b.addr
+				p.net.drop = func(d datagram) bool { return d.from.Addr() == from && isInvalidIKESPIDatagram(d.data) }
+			},
+			aLog: "deleting that one now (the peer lost it"},
 		{name: "responder reboots, clear (start peer)", within: dpd + RestartDelay + time.Second,
 			setup:  func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = dpd, DPDClear },
 			reboot: func(t *testing.T, p *pair) { p.reboot(t, p.b, p.pb) },
@@ -211,4 +220,18 @@ func TestDeadPeerSilent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// isInvalidIKESPIDatagram reports whether data is an unprotected
+// INVALID_IKE_SPI answer.
+func isInvalidIKESPIDatagram(data []byte) bool {
+	m, err := wire.Decode(data, nil)
+	return err == nil && !m.Encrypted && m.FindNotify(wire.NotifyInvalidIKESPI) != nil
+}
+
+// isInformationalResponse reports whether data is the answer to an
+// INFORMATIONAL request.
+func isInformationalResponse(data []byte) bool {
+	h, err := wire.ParseHeader(data)
+	return err == nil && h.Exchange == wire.ExchangeInformational && h.IsResponse()
 }

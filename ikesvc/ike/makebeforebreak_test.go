@@ -27,6 +27,9 @@ func TestMakeBeforeBreak(t *testing.T) {
 		run       func(t *testing.T, p *pair)
 		// replaced: the CHILD_SA's SPIs must change.
 		replaced bool
+		// aErrors: how many errors a must log (the events an operator
+		// must hear of); b must log none.
+		aErrors int
 	}{
 		{name: "CHILD_SA rekey by the initiator", mode: kernel.ModeTransport, replaced: true,
 			setup: func(p *pair) { p.pa.RekeyTime, p.pb.RekeyTime = time.Minute, time.Minute },
@@ -94,6 +97,22 @@ func TestMakeBeforeBreak(t *testing.T) {
 				wantLines(t, p.a, "reauthenticated as", 1)
 				wantLines(t, p.b, "reauthenticated as", 0)
 			}},
+		{name: "liveness probe of a live peer whose answers are lost", mode: kernel.ModeTunnel, replaced: true, aErrors: 1,
+			setup: func(p *pair) { p.pa.DPDInterval, p.pa.DPDAction = 10*time.Second, DPDRestart },
+			run: func(t *testing.T, p *pair) {
+				// b's answers to a's liveness checks (the only
+				// INFORMATIONALs) are lost: only the probe's fresh IKE SA
+				// gets through, and replaces the old one.
+				from := p.b.addr
+				p.net.drop = func(d datagram) bool { return d.from.Addr() == from && isInformationalResponse(d.data) }
+				p.advance(t, 10*time.Second+probeWait()+time.Second)
+				p.net.drop = nil
+				wantLines(t, p.a, "probing with IKE SA", 1)
+				wantLines(t, p.a, "deleting that one now", 1)
+				wantLines(t, p.b, "(the peer reauthenticated)", 1)
+				p.advance(t, SupersededDeleteDelay+RetransmitTimeout<<(RetransmitTries+1))
+				wantLines(t, p.a, "the peer is dead", 0)
+			}},
 		{name: "5 CHILD_SA rekeys, 2 IKE SA rekeys, 1 reauthentication", mode: kernel.ModeTunnel, replaced: true,
 			setup: func(p *pair) {
 				p.pa.RekeyTime, p.pb.RekeyTime = time.Minute, time.Minute
@@ -133,7 +152,12 @@ func TestMakeBeforeBreak(t *testing.T) {
 			if changed := after.Children[0].InSPI != before.Children[0].InSPI; changed != tt.replaced {
 				t.Errorf("CHILD_SA %s -> %s: replaced %v, want %v", before.Children[0].InSPI, after.Children[0].InSPI, changed, tt.replaced)
 			}
-			noErrors(t, p.a, p.b)
+			if n := p.a.log.count(""); n != tt.aErrors {
+				p.a.log.mu.Lock()
+				t.Errorf("a logged %d errors, want %d: %q", n, tt.aErrors, p.a.log.errors)
+				p.a.log.mu.Unlock()
+			}
+			noErrors(t, p.b)
 		})
 	}
 }

@@ -93,11 +93,23 @@ func (sa *ikeSA) reauthEstablished() {
 		sa.e.log.Errorf("ike: peer %s: reauthentication of IKE SA %x brought up no CHILD_SA; keeping the old one, retrying in %v", sa.peerName(), old.ourSPI(), rekeyRetry)
 		sa.noRestart = true
 		sa.delete()
-		old.reauth.Mod(rekeyRetry)
+		if !sa.probe {
+			old.reauth.Mod(rekeyRetry)
+		}
+		return
+	}
+	old.noRestart = true
+	if req := old.pending; req != nil && req.tries >= ProbeAfterTries {
+		// The peer answered a whole new handshake but not the old IKE
+		// SA's request: it lost that IKE SA (it rebooted). Waiting for
+		// the request's retransmissions would only delay the Delete.
+		sa.e.log.Errorf("ike: peer %s: answered IKE SA %x but not %v request %d of IKE SA %x: deleting that one now (the peer lost it, rebooted?)",
+			sa.peerName(), sa.ourSPI(), req.exchange, req.id, old.ourSPI())
+		old.sendDeleteOnce()
+		old.close(false)
 		return
 	}
 	sa.e.log.Verbosef("ike: peer %s: IKE SA %x reauthenticated as %x; deleting the old one", sa.peerName(), old.ourSPI(), sa.ourSPI())
-	old.noRestart = true
 	old.delete()
 }
 
@@ -108,7 +120,12 @@ func (sa *ikeSA) reauthClosed() {
 		sa.reauthOf = nil
 		if old.reauthing == sa {
 			old.reauthing = nil
-			if old.state == StateEstablished {
+			switch {
+			case old.state != StateEstablished:
+			case sa.probe:
+				// The old IKE SA's retransmissions go on deciding.
+				sa.e.log.Verbosef("ike: peer %s: probe %x of IKE SA %x got no IKE SA either", old.peerName(), sa.ourSPI(), old.ourSPI())
+			default:
 				sa.e.log.Errorf("ike: peer %s: reauthentication of IKE SA %x failed; keeping it, retrying in %v", old.peerName(), old.ourSPI(), rekeyRetry)
 				old.reauth.Mod(rekeyRetry)
 			}

@@ -74,7 +74,11 @@ type ikeSA struct {
 	reauth              *timer
 	reauthAt            time.Time
 	reauthing, reauthOf *ikeSA
-	successorSA         *ikeSA // reserved while we rekey the IKE SA
+	// probe: this IKE SA is not a timed reauthentication of reauthOf but
+	// a liveness probe of its peer, which left a request unanswered
+	// (dpd.go).
+	probe       bool
+	successorSA *ikeSA // reserved while we rekey the IKE SA
 	// peerSuccessor is the peer's rekey of this IKE SA, answered while our
 	// own was in flight: a collision, resolved when ours completes
 	// (collision.go). superseded: another IKE SA took over and the peer is

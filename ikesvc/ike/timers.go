@@ -124,6 +124,9 @@ func (sa *ikeSA) expiredRetransmit() {
 	sa.e.log.Verbosef("ike: peer %s: retransmitting %v request %d (try %d)", sa.peerName(), req.exchange, req.id, req.tries)
 	sa.sendAll(req.packets)
 	sa.retransmit.Mod(RetransmitTimeout << req.tries)
+	if req.tries == ProbeAfterTries {
+		sa.probePeer(req)
+	}
 }
 
 // expiredHalfOpen drops a responder SA whose IKE_AUTH never came.

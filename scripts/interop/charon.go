@@ -165,6 +165,20 @@ func (c *Charon) waitReady(ctx context.Context) error {
 // Stop ends charon (SIGTERM, then SIGKILL after 5 s) and waits for it.
 func (c *Charon) Stop() error { return stopProcess(c.cmd, c.done, "charon "+c.Node.Name) }
 
+// Kill ends charon with SIGKILL, as a crash or a power cut would: it
+// sends no Delete and, with kernel-libipsec, leaves no kernel SAs. It
+// waits for the exit.
+func (c *Charon) Kill() error {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return fmt.Errorf("charon %s not running", c.Node.Name)
+	}
+	if err := c.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("kill charon %s: %w", c.Node.Name, err)
+	}
+	<-c.done
+	return nil
+}
+
 // Exited reports whether the charon process has ended.
 func (c *Charon) Exited() bool {
 	select {

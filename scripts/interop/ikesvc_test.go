@@ -50,9 +50,9 @@ func shortDir(t *testing.T) string {
 
 // startIkesvc runs ikesvc on node with config, stopped when t ends; its log
 // goes to the test output on failure.
-func startIkesvc(t *testing.T, bin string, node *Node, config string) *Ikesvc {
+func startIkesvc(t *testing.T, bin string, node *Node, config string, args ...string) *Ikesvc {
 	t.Helper()
-	s, err := StartIkesvc(testContext(t), bin, node, t.TempDir(), shortDir(t), config)
+	s, err := StartIkesvcArgs(testContext(t), bin, node, t.TempDir(), shortDir(t), config, append([]string{"-kernel", "memory"}, args...)...)
 	if s != nil {
 		t.Cleanup(func() {
 			if err := s.Stop(); err != nil {
