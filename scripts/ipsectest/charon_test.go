@@ -73,23 +73,6 @@ func TestBoardAgainstCharon(t *testing.T) {
 
 	// charon answers as sun; the board is moon.
 	moonCreds, sunCreds := p.Hosts[interop.HostMoon], p.Hosts[interop.HostSun]
-	charon, err := interop.StartCharon(ctx, ns, filepath.Join(dir, "charon"))
-	if charon != nil {
-		t.Cleanup(func() {
-			if err := charon.Stop(); err != nil {
-				t.Errorf("stop charon: %v", err)
-			}
-			if t.Failed() {
-				t.Logf("charon log:\n%s", charon.Log())
-			}
-		})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := charon.Install(sunCreds, p.CAs(), p.Main.CRLs); err != nil {
-		t.Fatal(err)
-	}
 	conn := interop.Conn{
 		Name:       "board",
 		LocalAddr:  charonAddr.String(),
@@ -101,9 +84,34 @@ func TestBoardAgainstCharon(t *testing.T) {
 		LocalTS:    charonAddr.String() + "/32",
 		RemoteTS:   boardAddr.String() + "/32",
 	}
-	if err := charon.Configure(ctx, conn); err != nil {
-		t.Fatal(err)
+	// bootCharon starts charon in its directory (its certificates stay
+	// there from the first boot, as on a disk) and loads conn; it only
+	// responds.
+	bootCharon := func() *interop.Charon {
+		t.Helper()
+		c, err := interop.StartCharon(ctx, ns, filepath.Join(dir, "charon"))
+		if c != nil {
+			t.Cleanup(func() {
+				if err := c.Stop(); err != nil {
+					t.Errorf("stop charon: %v", err)
+				}
+				if t.Failed() {
+					t.Logf("charon log:\n%s", c.Log())
+				}
+			})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Install(sunCreds, p.CAs(), p.Main.CRLs); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Configure(ctx, conn); err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
+	charon := bootCharon()
 
 	b := qemu.StartBoard(t, imagePath, "moon-tap",
 		"-netdev", fmt.Sprintf("tap,id=l,ifname=%s,script=%s,downscript=no", tap, script),
@@ -127,7 +135,9 @@ func TestBoardAgainstCharon(t *testing.T) {
 		pre+"mode tunnel",
 		pre+"local-ts "+boardAddr.String()+"/32",
 		pre+"remote-ts "+charonAddr.String()+"/32",
-		pre+"start-action start")
+		pre+"start-action start",
+		pre+fmt.Sprintf("dpd-interval %d", int(charonRebootDPD.Seconds())),
+		pre+"dpd-action restart")
 	configured := time.Now()
 	if err := b.Configure("tunnel-to-charon", lines); err != nil {
 		t.Fatal(err)
@@ -179,6 +189,7 @@ func TestBoardAgainstCharon(t *testing.T) {
 		t.Fatalf("board: %v:\n%s", err, show)
 	}
 	ikesvcRestartsUnderPings(t, b, ns.NS)
+	charon = charonRebootUnderPings(t, b, charon, bootCharon)
 	b.VM.Stop()
 	f, err := os.Open(pcap)
 	if err != nil {
@@ -258,6 +269,80 @@ func ikesvcRestartsUnderPings(t *testing.T, b *qemu.Board, ns string) {
 	if out, err := b.Run("show log"); err == nil && (strings.Contains(out, "not ours") || strings.Contains(out, "discarded")) {
 		t.Errorf("board's log:\n%s", qemu.Tail(out, 30))
 	}
+}
+
+// charonRebootDPD is the board's dpd-interval towards charon (the
+// configuration's minimum).
+const charonRebootDPD = 5 * time.Second
+
+// charonRebootUnderPings: charon reboots (SIGKILL: no Delete; with
+// kernel-libipsec its SAs go with the process) and starts afresh, while
+// the board pings charon every 10 ms through the tunnel (ESP in UDP
+// towards a dead charon while it is down: nothing in the clear). Charon
+// only responds and says nothing about the IKE SA it lost, so the board's
+// DPD (dpd-interval 5, dpd-action restart) finds it: its liveness check
+// goes unanswered, it probes with a fresh IKE SA after two
+// retransmissions (1.5 s) and drops the old one once that is up. The
+// pings must pass again within dpd-interval + 1.5 s + one handshake
+// under TCG (3 s), with one run of losses only; both sides then hold one
+// IKE SA with one CHILD_SA. It returns the new charon.
+func charonRebootUnderPings(t *testing.T, b *qemu.Board, c *interop.Charon, boot func() *interop.Charon) *interop.Charon {
+	t.Helper()
+	const (
+		interval = 10 * time.Millisecond
+		bound    = charonRebootDPD + 1500*time.Millisecond + 3*time.Second
+	)
+	sh, err := noloss.EnterShell(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinger, err := noloss.StartPinger(sh, charonAddr, interval, "/tmp/charon-reboot.ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the baseline: nothing may be lost before the reboot
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	c = boot()
+	t.Logf("charon killed and started again in %v", time.Since(killed).Round(10*time.Millisecond))
+	time.Sleep(time.Until(killed.Add(bound + 5*time.Second)))
+	pl, out, err := pinger.Stop()
+	if err != nil {
+		t.Fatalf("the board's ping: %v\n%s", err, out)
+	}
+	outage := time.Duration(pl.Lost()) * interval
+	t.Logf("charon reboot: the board's pings every 10 ms: %d sent, %d received, %d lost: pings pass again %.2f s after the kill (bound %v)",
+		pl.Sent, pl.Received, pl.Lost(), outage.Seconds(), bound)
+	for _, r := range pl.Losses {
+		t.Logf("  lost icmp_seq %d-%d (%d) at %.2f s", r.First, r.Last, r.Lost(), r.Uptime)
+	}
+	if len(pl.Losses) != 1 || pl.Received == 0 {
+		t.Errorf("charon reboot: %d runs of losses, want the one outage of the reboot:\n%s", len(pl.Losses), out)
+	}
+	if outage > bound {
+		t.Errorf("charon reboot: pings lost for %v, want at most %v (dpd-interval, the probe's 1.5 s, a handshake)", outage, bound)
+	}
+	if _, err := b.Run("exit"); err != nil {
+		t.Fatal(err)
+	}
+	show, err := b.WaitSA("the SA after charon's reboot", qemu.SATimeout, qemu.Established("charon", "tunnel").MatchString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, m := strings.Count(show, ": IKE SA "), strings.Count(show, "CHILD_SA "); n != 1 || m != 1 {
+		t.Errorf("board after charon's reboot: %d IKE SAs and %d CHILD_SAs, want 1 each:\n%s", n, m, show)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if sas, err := c.ListSAs(ctx); err != nil || len(sas) != 1 || len(sas[0].Children) != 1 {
+		t.Errorf("charon after its reboot: want one IKE SA with one CHILD_SA: %v %s", err, interop.FormatSAs(sas))
+	}
+	if log, err := b.Run("show log"); err != nil || !strings.Contains(log, "the peer lost it") {
+		t.Errorf("board's log lacks the probe's verdict (%v):\n%s", err, qemu.Tail(log, 30))
+	}
+	return c
 }
 
 // charonCounters prints charon's CHILD_SAs with their packet counters, for
