@@ -53,7 +53,10 @@
 //
 // Dead peers (dpd.go): when a request of an established IKE SA goes
 // unanswered, or a rebooted peer answers it twice with INVALID_IKE_SPI,
-// PeerConfig.DPDAction clears, restarts or traps the peer.
+// PeerConfig.DPDAction clears, restarts or traps the peer. A restart
+// peer whose request stays unanswered for 1.5 s is probed with a fresh
+// IKE SA, make-before-break, so a rebooted peer that stays silent about
+// the IKE SA it lost (strongSwan) is back within a handshake.
 //
 // Layout, as in wireguard-go's device package: constants.go holds the
 // timers, state.go the State type and its diagram, timers.go the timer

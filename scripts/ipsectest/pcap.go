@@ -15,12 +15,16 @@ type Kind string
 // are expected on a link where every packet between the hosts is
 // protected; anything else is plaintext that IPsec should have covered.
 const (
-	KindESP       Kind = "esp"        // IP protocol 50
-	KindIKE       Kind = "ike"        // UDP 500, or UDP 4500 with the non-ESP marker (or a NAT-T keepalive)
-	KindESPInUDP  Kind = "esp-in-udp" // UDP 4500 without the non-ESP marker (RFC 3948)
-	KindNDP       Kind = "ndp"        // ICMPv6 router/neighbour discovery (types 133..137)
-	KindICMP      Kind = "icmp"       // ICMP or ICMPv6 other than NDP: a plaintext ping
-	KindPlaintext Kind = "plaintext"  // any other IP protocol
+	KindESP      Kind = "esp"        // IP protocol 50
+	KindIKE      Kind = "ike"        // UDP 500, or UDP 4500 with the non-ESP marker (or a NAT-T keepalive)
+	KindESPInUDP Kind = "esp-in-udp" // UDP 4500 without the non-ESP marker (RFC 3948)
+	KindNDP      Kind = "ndp"        // ICMPv6 router/neighbour discovery (types 133..137)
+	KindICMP     Kind = "icmp"       // ICMP or ICMPv6 other than NDP: a plaintext ping
+	// KindICMPError is an ICMP error about an ESP or IKE packet (a port
+	// unreachable from a host whose IKE daemon is down): it quotes only
+	// the protected packet's headers and ciphertext.
+	KindICMPError Kind = "icmp-error-about-esp"
+	KindPlaintext Kind = "plaintext" // any other IP protocol
 )
 
 // Counts holds, per IP version (4 or 6) and Kind, the frames between the
@@ -142,12 +146,52 @@ func classifyFrame(f []byte) (version int, kind Kind, src, dst netip.Addr, ok bo
 		kind = udpKind(l4)
 	case proto == 58 && len(l4) >= 1 && l4[0] >= 133 && l4[0] <= 137:
 		kind = KindNDP
+	case (proto == 1 || proto == 58) && isICMPErrorAboutIPsec(version, l4):
+		kind = KindICMPError
 	case proto == 1 || proto == 58:
 		kind = KindICMP
 	default:
 		kind = KindPlaintext
 	}
 	return version, kind, src, dst, true
+}
+
+// isICMPErrorAboutIPsec reports whether icmp (an ICMP message of IP
+// version) is an error (destination unreachable, packet too big, time
+// exceeded, parameter problem) whose quoted packet is ESP, or UDP between
+// the IKE ports (IKE or ESP in UDP).
+func isICMPErrorAboutIPsec(version int, icmp []byte) bool {
+	if len(icmp) < 8 {
+		return false
+	}
+	quoted := icmp[8:]
+	var proto byte
+	var l4 []byte
+	switch t := icmp[0]; version {
+	case 4:
+		if t != 3 && t != 11 && t != 12 || len(quoted) < 20 || quoted[0]>>4 != 4 {
+			return false
+		}
+		ihl := int(quoted[0]&0x0f) * 4
+		if ihl < 20 || len(quoted) < ihl {
+			return false
+		}
+		proto, l4 = quoted[9], quoted[ihl:]
+	case 6:
+		if t < 1 || t > 4 || len(quoted) < 40 || quoted[0]>>4 != 6 {
+			return false
+		}
+		proto, l4 = quoted[6], quoted[40:]
+	default:
+		return false
+	}
+	switch {
+	case proto == 50:
+		return true
+	case proto == 17 && len(l4) >= 4:
+		return isIKEPort(binary.BigEndian.Uint16(l4[0:2])) && isIKEPort(binary.BigEndian.Uint16(l4[2:4]))
+	}
+	return false
 }
 
 // udpKind tells IKE from ESP-in-UDP on the IKE ports (RFC 3948): on 4500

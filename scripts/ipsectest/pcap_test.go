@@ -80,6 +80,13 @@ func TestClassifyPcap(t *testing.T) {
 			Counts{6: {KindNDP: 2}}, 0},
 		{"plaintext ping", [][]byte{frame(a4, b4, 1, []byte{8, 0}), frame(a6, b6, 58, []byte{128, 0})},
 			Counts{4: {KindICMP: 1}, 6: {KindICMP: 1}}, 2},
+		{"icmp errors about esp and ike, and about plaintext", [][]byte{
+			frame(b4, a4, 1, append([]byte{3, 3, 0, 0, 0, 0, 0, 0}, frame(a4, b4, 17, udp(4500, 4500, 0xc0, 1, 2, 3))[14:]...)),
+			frame(b4, a4, 1, append([]byte{3, 3, 0, 0, 0, 0, 0, 0}, frame(a4, b4, 50, nil)[14:]...)),
+			frame(b6, a6, 58, append([]byte{1, 4, 0, 0, 0, 0, 0, 0}, frame(a6, b6, 17, udp(500, 500))[14:]...)),
+			frame(b4, a4, 1, append([]byte{3, 3, 0, 0, 0, 0, 0, 0}, frame(a4, b4, 17, udp(53, 53))[14:]...)),
+			frame(b4, a4, 1, append([]byte{0, 0, 0, 0, 0, 0, 0, 0}, frame(a4, b4, 50, nil)[14:]...))},
+			Counts{4: {KindICMPError: 2, KindICMP: 2}, 6: {KindICMPError: 1}}, 2},
 		{"plaintext udp and tcp", [][]byte{frame(a4, b4, 17, udp(53, 53)), frame(a4, b4, 6, make([]byte, 20))},
 			Counts{4: {KindPlaintext: 2}}, 2},
 		{"arp and other hosts ignored", [][]byte{arp, frame(a4, other, 1, []byte{8, 0}), frame(other, b4, 1, nil)},
