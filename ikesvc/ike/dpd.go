@@ -111,30 +111,21 @@ func (sa *ikeSA) probePeer(req *request) {
 		p == nil || p.removed || p.cfg.DPDAction != DPDRestart {
 		return
 	}
-	remote := sa.remote.Addr()
-	if p.cfg.Remote.IsValid() {
-		remote = p.cfg.Remote.Unmap()
-	}
-	n, err := sa.e.initiateTo(p, remote, false)
+	n, err := sa.startReplacement(true)
 	if err != nil {
 		sa.e.log.Verbosef("ike: peer %s: cannot probe: %v", sa.peerName(), err)
 		return
 	}
-	if n.state == StateClosed {
+	if n == nil {
 		return
 	}
-	n.reauthOf, sa.reauthing, n.probe = sa, n, true
 	sa.e.log.Verbosef("ike: peer %s: %v request %d of IKE SA %x unanswered for %v: probing with IKE SA %x (make-before-break)",
 		sa.peerName(), req.exchange, req.id, sa.ourSPI(), probeWait(), n.ourSPI())
 }
 
 // probeWait is how long a request waits for its answer before the probe.
 func probeWait() time.Duration {
-	var d time.Duration
-	for i := 0; i < ProbeAfterTries; i++ {
-		d += RetransmitTimeout << i
-	}
-	return d
+	return RetransmitTimeout * (1<<ProbeAfterTries - 1) // 0.5 s, doubling per try
 }
 
 // invalidIKESPIHint handles an unprotected INVALID_IKE_SPI answer to our

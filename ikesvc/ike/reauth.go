@@ -56,22 +56,34 @@ func (sa *ikeSA) expiredReauth() {
 		sa.reauth.Mod(rekeyPostpone)
 		return
 	}
-	remote := sa.remote.Addr()
-	if p.cfg.Remote.IsValid() {
-		remote = p.cfg.Remote.Unmap()
-	}
-	n, err := sa.e.initiateTo(p, remote, false)
+	n, err := sa.startReplacement(false)
 	if err != nil {
 		sa.e.log.Errorf("ike: peer %s: cannot reauthenticate IKE SA %x: %v; retrying in %v", sa.peerName(), sa.ourSPI(), err, rekeyRetry)
 		sa.reauth.Mod(rekeyRetry)
 		return
 	}
-	if n.state == StateClosed {
+	if n == nil {
 		sa.reauth.Mod(rekeyRetry)
 		return
 	}
-	n.reauthOf, sa.reauthing = sa, n
 	sa.e.log.Verbosef("ike: peer %s: reauthenticating IKE SA %x as %x (make-before-break)", sa.peerName(), sa.ourSPI(), n.ourSPI())
+}
+
+// startReplacement initiates a new IKE SA with sa's peer, next to sa, and
+// links it as sa's reauthentication (probe: a liveness probe, dpd.go). It
+// returns nil when the new IKE SA failed at once.
+func (sa *ikeSA) startReplacement(probe bool) (*ikeSA, error) {
+	p := sa.peer
+	remote := sa.remote.Addr()
+	if p.cfg.Remote.IsValid() {
+		remote = p.cfg.Remote.Unmap()
+	}
+	n, err := sa.e.initiateTo(p, remote, false)
+	if err != nil || n.state == StateClosed {
+		return nil, err
+	}
+	n.reauthOf, sa.reauthing, n.probe = sa, n, probe
+	return n, nil
 }
 
 // reauthEstablished follows the new IKE SA's IKE_AUTH: the old IKE SA

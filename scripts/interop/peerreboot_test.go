@@ -105,32 +105,10 @@ func TestCharonReboots(t *testing.T) {
 			ch := boot()
 			exp := Expect{ca.String(), ia.String(), charonID, ikesvcID}
 
-			// onePair waits until charon has one IKE_SA with one CHILD_SA
-			// and ikesvc shows exactly that one, and returns charon's view.
 			onePair := func(what string, timeout time.Duration) (*IKESA, *ChildSA) {
 				t.Helper()
-				deadline := time.Now().Add(timeout)
-				sas, err := ch.WaitSAs(ctx, timeout, func(s []IKESA) bool {
-					_, _, err := CheckTunnel(s, exp)
-					return err == nil && len(s) == 1 && len(s[0].Children) == 1
-				})
+				sa, child, err := waitOnePair(ctx, ch, ike, exp, timeout, 0, nil)
 				if err != nil {
-					t.Fatalf("%s: %v", what, err)
-				}
-				sa, child, _ := CheckTunnel(sas, exp)
-				if err := ike.WaitShow(ctx, time.Until(deadline)+100*time.Millisecond, func(show string) error {
-					if err := ShowHasSA(show, child, charonID); err != nil {
-						return err
-					}
-					low := strings.ToLower(show)
-					if !strings.Contains(low, strings.ToLower(sa.InitiatorSPI)) || !strings.Contains(low, strings.ToLower(sa.ResponderSPI)) {
-						return fmt.Errorf("ikesvc show lacks IKE SPIs %s/%s:\n%s", sa.InitiatorSPI, sa.ResponderSPI, show)
-					}
-					if n, m := strings.Count(show, ": IKE SA "), strings.Count(show, "CHILD_SA "); n != 1 || m != 1 {
-						return fmt.Errorf("ikesvc shows %d IKE SAs and %d CHILD_SAs, want 1 each:\n%s", n, m, show)
-					}
-					return nil
-				}); err != nil {
 					t.Fatalf("%s: %v", what, err)
 				}
 				return sa, child

@@ -58,35 +58,12 @@ func TestIkesvcCharonRekeys(t *testing.T) {
 	ike := startIkesvc(t, bin, pair.A, cfg)
 	exp := Expect{ca.String(), ia.String(), charonID, ikesvcID}
 
-	// settled waits until charon has one IKE_SA with one INSTALLED
-	// CHILD_SA that passes changed, and ikesvc shows the same and nothing
-	// else; it returns charon's view.
+	// settled waits until charon and ikesvc hold one IKE SA with one
+	// CHILD_SA that passes changed, and returns charon's view.
 	settled := func(what string, timeout time.Duration, changed func(sa *IKESA, c *ChildSA) bool) (*IKESA, *ChildSA) {
 		t.Helper()
-		sas, err := ch.WaitSAs(ctx, timeout, func(s []IKESA) bool {
-			if len(s) != 1 || len(s[0].Children) != 1 {
-				return false
-			}
-			sa, c, err := CheckTunnel(s, exp)
-			return err == nil && changed(sa, c)
-		})
+		sa, c, err := waitOnePair(ctx, ch, ike, exp, timeout, 10*time.Second, changed)
 		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		sa, c, _ := CheckTunnel(sas, exp)
-		if err := ike.WaitShow(ctx, 10*time.Second, func(show string) error {
-			if err := ShowHasSA(show, c, charonID); err != nil {
-				return err
-			}
-			low := strings.ToLower(show)
-			if !strings.Contains(low, strings.ToLower(sa.InitiatorSPI)) || !strings.Contains(low, strings.ToLower(sa.ResponderSPI)) {
-				return fmt.Errorf("ikesvc show lacks IKE SPIs %s/%s:\n%s", sa.InitiatorSPI, sa.ResponderSPI, show)
-			}
-			if n, m := strings.Count(show, ": IKE SA "), strings.Count(show, "CHILD_SA "); n != 1 || m != 1 {
-				return fmt.Errorf("ikesvc shows %d IKE SAs and %d CHILD_SAs, want 1 each:\n%s", n, m, show)
-			}
-			return nil
-		}); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
 		return sa, c
@@ -125,4 +102,41 @@ func TestIkesvcCharonRekeys(t *testing.T) {
 			break
 		}
 	}
+}
+
+// waitOnePair waits (at most timeout) until charon has exactly one IKE_SA,
+// with one CHILD_SA, that passes ok (nil: any), and then (at most
+// showWait more; 0: only what is left of timeout) until ikesvc shows that
+// one, with the same SPIs, and nothing else. exp is charon's view, as for
+// CheckTunnel. It returns charon's view.
+func waitOnePair(ctx context.Context, ch *Charon, ike *Ikesvc, exp Expect, timeout, showWait time.Duration, ok func(*IKESA, *ChildSA) bool) (*IKESA, *ChildSA, error) {
+	deadline := time.Now().Add(timeout)
+	sas, err := ch.WaitSAs(ctx, timeout, func(s []IKESA) bool {
+		if len(s) != 1 || len(s[0].Children) != 1 {
+			return false
+		}
+		sa, c, err := CheckTunnel(s, exp)
+		return err == nil && (ok == nil || ok(sa, c))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	sa, c, _ := CheckTunnel(sas, exp)
+	if showWait == 0 {
+		showWait = time.Until(deadline) + 100*time.Millisecond
+	}
+	err = ike.WaitShow(ctx, showWait, func(show string) error {
+		if err := ShowHasSA(show, c, exp.LocalID); err != nil { // charon's identity
+			return err
+		}
+		low := strings.ToLower(show)
+		if !strings.Contains(low, strings.ToLower(sa.InitiatorSPI)) || !strings.Contains(low, strings.ToLower(sa.ResponderSPI)) {
+			return fmt.Errorf("ikesvc show lacks IKE SPIs %s/%s:\n%s", sa.InitiatorSPI, sa.ResponderSPI, show)
+		}
+		if n, m := strings.Count(show, ": IKE SA "), strings.Count(show, "CHILD_SA "); n != 1 || m != 1 {
+			return fmt.Errorf("ikesvc shows %d IKE SAs and %d CHILD_SAs, want 1 each:\n%s", n, m, show)
+		}
+		return nil
+	})
+	return sa, c, err
 }
